@@ -1,0 +1,164 @@
+"""Parquet reading and writing against the explicit schemas, with atomic (temp + rename) writes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from clcm.schemas.tables import SCHEMA_VERSION
+
+
+class SchemaError(ValueError):
+    """A table does not match the schema it claims or is required to have."""
+
+
+def validate_table(table: pa.Table, schema: pa.Schema) -> None:
+    """Raise SchemaError unless ``table`` has exactly ``schema``'s columns, types, and no nulls in non-null fields."""
+    if table.schema.names != schema.names:
+        missing = [n for n in schema.names if n not in table.schema.names]
+        extra = [n for n in table.schema.names if n not in schema.names]
+        raise SchemaError(f"columns differ from schema: missing {missing}, unexpected {extra}")
+    for field in schema:
+        col = table.column(field.name)
+        if col.type != field.type:
+            raise SchemaError(f"column {field.name!r} has type {col.type}, schema says {field.type}")
+        if not field.nullable and col.null_count:
+            raise SchemaError(f"column {field.name!r} has {col.null_count} nulls but is not nullable")
+
+
+def table_from_rows(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Build a table from dict rows with ``schema`` (missing nullable keys become null); validates the result."""
+    columns = {f.name: [r.get(f.name) for r in rows] for f in schema}
+    try:
+        table = pa.Table.from_pydict(columns, schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise SchemaError(f"rows do not fit schema {schema.metadata.get(b'table', b'?').decode()}: {exc}") from exc
+    validate_table(table, schema)
+    return table
+
+
+def _atomic_target(path: Path) -> tuple[int, str]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+
+
+def write_table(table: pa.Table, path: str | os.PathLike, schema: pa.Schema) -> dict[str, Any]:
+    """Write ``table`` (validated against ``schema``) to ``path`` atomically.
+
+    Returns the shard record for a manifest: ``{"name", "rows", "sha256", "bytes"}``.
+    """
+    validate_table(table, schema)
+    path = Path(path)
+    fd, tmp = _atomic_target(path)
+    os.close(fd)
+    try:
+        pq.write_table(table.replace_schema_metadata(schema.metadata), tmp, compression="zstd")
+        digest = file_sha256(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return {"name": path.name, "rows": table.num_rows, "sha256": digest, "bytes": path.stat().st_size}
+
+
+def write_rows(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike, schema: pa.Schema) -> dict[str, Any]:
+    """``write_table`` for a list of dict rows."""
+    return write_table(table_from_rows(rows, schema), path, schema)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write a small text file atomically (temp file in the same directory, then rename)."""
+    path = Path(path)
+    fd, tmp = _atomic_target(path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def parquet_files(path: str | os.PathLike, prefix: str = "") -> list[Path]:
+    """The Parquet files of ``path``: the file itself, or a directory's ``{prefix}*.parquet`` files, sorted.
+
+    Hidden files (temp files of unfinished writes) are never returned.
+    """
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise FileNotFoundError(f"no such file or directory: {path}")
+    return sorted(p for p in path.glob(f"{prefix}*.parquet") if not p.name.startswith((".", "_")))
+
+
+def check_schema_version(schema: pa.Schema, source: str | os.PathLike) -> None:
+    """Raise SchemaError if a file's schema was written by an incompatible clcm schema version."""
+    meta = schema.metadata or {}
+    version = meta.get(b"schema_version", b"").decode()
+    if version != SCHEMA_VERSION:
+        raise SchemaError(f"{source}: schema_version {version or 'missing'!r}, this clcm reads {SCHEMA_VERSION!r}")
+
+
+def read_table(path: str | os.PathLike, schema: pa.Schema | None = None, prefix: str = "") -> pa.Table:
+    """Read a Parquet file or a directory of shards; check the schema version and (if given) the schema.
+
+    An empty directory gives an empty table of ``schema`` (or raises if no schema is given).
+    """
+    files = parquet_files(path, prefix)
+    if not files:
+        if schema is None:
+            raise FileNotFoundError(f"no Parquet shards in {path}")
+        return schema.empty_table()
+    tables = []
+    for f in files:
+        t = pq.read_table(f)
+        check_schema_version(t.schema, f)
+        if schema is not None:
+            t = t.select(schema.names) if set(schema.names) <= set(t.schema.names) else t
+            validate_table(t, schema)
+        tables.append(t)
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+
+def iter_batches(
+    path: str | os.PathLike, columns: Sequence[str] | None = None, batch_size: int = 8192, prefix: str = ""
+) -> Iterator[pa.RecordBatch]:
+    """Stream record batches over a file or shard directory without loading it whole."""
+    for f in parquet_files(path, prefix):
+        pf = pq.ParquetFile(f)
+        check_schema_version(pf.schema_arrow, f)
+        yield from pf.iter_batches(batch_size=batch_size, columns=list(columns) if columns else None)
+
+
+def shard_name(prefix: str, index: int, total: int | None = None) -> str:
+    """Shard file name, e.g. ``pairs-00003-of-00008.parquet`` (or ``pairs-00003.parquet`` when total is unknown)."""
+    return f"{prefix}-{index:05d}-of-{total:05d}.parquet" if total is not None else f"{prefix}-{index:05d}.parquet"
+
+
+def write_sharded(
+    rows: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike, prefix: str, schema: pa.Schema, rows_per_shard: int
+) -> list[dict[str, Any]]:
+    """Write dict rows into ``{prefix}-NNNNN-of-MMMMM.parquet`` shards of at most ``rows_per_shard`` rows.
+
+    Always writes at least one shard (possibly empty) so readers find the table. Returns the shard records.
+    """
+    out_dir = Path(out_dir)
+    rows = list(rows)
+    chunks = [rows[i : i + rows_per_shard] for i in range(0, len(rows), rows_per_shard)] or [[]]
+    return [write_rows(chunk, out_dir / shard_name(prefix, i, len(chunks)), schema) for i, chunk in enumerate(chunks)]

@@ -1,0 +1,119 @@
+"""`_manifest.json`: what produced an output directory, from what, and where every record went.
+
+Every output directory gets one. Counts obey the accounting invariant: ``read == kept + sum(rejected.values())``
+(and, after filtering, ``scored == kept + sum(dropped.values())``); :func:`check_counts` enforces it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sys
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from clcm import __version__
+from clcm.schemas.io import file_sha256, write_text_atomic
+from clcm.schemas.tables import SCHEMA_VERSION
+
+MANIFEST_NAME = "_manifest.json"
+MANIFEST_VERSION = "1"
+
+
+class AccountingError(ValueError):
+    """Manifest counts do not add up: some record was lost or counted twice."""
+
+
+def config_hash(config: Any) -> str:
+    """Stable sha256 of a JSON-serialisable config (key order does not matter)."""
+    blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def input_record(path: str | os.PathLike) -> dict[str, Any]:
+    """Manifest entry for a local input file: path, size and sha256."""
+    p = Path(path)
+    return {"path": str(p), "bytes": p.stat().st_size, "sha256": file_sha256(p)}
+
+
+@dataclass
+class Manifest:
+    """Contents of ``_manifest.json``.
+
+    Args:
+        command: the stage that wrote the directory (``import``, ``translate``, ``score``, ``filter``, ...).
+        config: the resolved configuration of that stage (JSON-serialisable).
+        counts: record counts; see :func:`check_counts` for the keys that must add up.
+        inputs: one :func:`input_record` (or ``{"path": ...}`` for remote inputs) per input.
+        shards: ``{"name", "rows", "sha256", "bytes", "table"}`` per written Parquet file.
+        models: ``{"role", "id", "revision", "licence"}`` per model used.
+        runner: Beam runner name (or ``"local"``).
+        timings: seconds per phase.
+        extra: stage-specific details (e.g. scorer weights, report paths).
+    """
+
+    command: str
+    config: dict[str, Any] = field(default_factory=dict)
+    counts: dict[str, Any] = field(default_factory=dict)
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    shards: list[dict[str, Any]] = field(default_factory=list)
+    models: list[dict[str, Any]] = field(default_factory=list)
+    runner: str = "local"
+    timings: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    tool_version: str = __version__
+    schema_version: str = SCHEMA_VERSION
+    manifest_version: str = MANIFEST_VERSION
+    config_hash: str = ""
+    created_at: str = ""
+    python: str = field(default_factory=lambda: f"{sys.version.split()[0]} on {platform.platform()}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["config_hash"] = self.config_hash or config_hash(self.config)
+        d["created_at"] = self.created_at or datetime.now(timezone.utc).isoformat(timespec="seconds")
+        return d
+
+
+def write_manifest(out_dir: str | os.PathLike, manifest: Manifest, check: bool = True) -> Path:
+    """Write ``out_dir/_manifest.json`` atomically (after checking the counts add up, unless ``check=False``)."""
+    if check:
+        check_counts(manifest.counts)
+    path = Path(out_dir) / MANIFEST_NAME
+    write_text_atomic(path, json.dumps(manifest.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    return path
+
+
+def read_manifest(out_dir: str | os.PathLike) -> Manifest:
+    """Read ``out_dir/_manifest.json`` (or the file itself); raise FileNotFoundError with the path if absent."""
+    path = Path(out_dir)
+    if path.is_dir():
+        path = path / MANIFEST_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"no manifest at {path}")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    known = set(Manifest.__dataclass_fields__)
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"{path}: unknown manifest keys {sorted(unknown)}")
+    return Manifest(**data)
+
+
+def check_counts(counts: dict[str, Any]) -> None:
+    """Enforce the accounting invariant on whichever of these count groups are present.
+
+    - ``read == kept + sum(rejected.values())`` (import / translate: every input record is a row or a reject);
+    - ``scored == kept + sum(dropped.values())`` (filter: every scored pair is kept or dropped with a reason).
+    """
+    if "read" in counts and "kept" in counts:
+        rejected = sum((counts.get("rejected") or {}).values())
+        if counts["read"] != counts["kept"] + rejected:
+            raise AccountingError(f"read={counts['read']} != kept={counts['kept']} + rejected={rejected}")
+    if "scored" in counts and "kept" in counts:
+        dropped = sum((counts.get("dropped") or {}).values())
+        if counts["scored"] != counts["kept"] + dropped:
+            raise AccountingError(f"scored={counts['scored']} != kept={counts['kept']} + dropped={dropped}")
