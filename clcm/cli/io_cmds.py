@@ -2,19 +2,75 @@
 
 from __future__ import annotations
 
-from clcm.cli.common import not_built
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
 
 
-def import_cmd() -> None:
+def _csv(value: str | None) -> tuple[str, ...] | None:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
+
+
+def import_cmd(
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Input files or directories.", metavar="INPUT...", show_default=False)
+    ],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="multi30k | nrccr | jsonl | tsv | parquet")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
+    langs: Annotated[str | None, typer.Option(help="multi30k: languages, comma-separated (default: all).")] = None,
+    splits: Annotated[
+        str | None,
+        typer.Option(help="multi30k: splits as in the file names (e.g. train,test_2016_flickr; default: all)."),
+    ] = None,
+    source_lang: Annotated[str, typer.Option(help="multi30k: language of the source captions.")] = "en",
+    as_pairs: Annotated[
+        bool, typer.Option("--as-pairs", help="multi30k: import other languages as reference translations (pairs).")
+    ] = False,
+    dataset: Annotated[str | None, typer.Option(help="Dataset name for rows that carry none.")] = None,
+    rows_per_shard: Annotated[int, typer.Option(help="Maximum rows per Parquet shard.")] = 100_000,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier import in --out.")] = False,
+) -> None:
     """Import captions (multi30k, nrccr, jsonl, tsv, parquet) into caption/pair Parquet."""
-    not_built("clcm-data import", "issue 2")
+    from clcm.formats.importer import ImportConfig, run_import
+    from clcm.formats.inspect import counts_table
+
+    config = ImportConfig(
+        format=fmt, inputs=tuple(map(str, inputs)), out=str(out), langs=_csv(langs), splits=_csv(splits),
+        source_lang=source_lang, as_pairs=as_pairs, dataset=dataset, rows_per_shard=rows_per_shard,
+        overwrite=overwrite,
+    )  # fmt: skip
+    result = run_import(config)
+    Console().print(counts_table(result.counts, title=f"import {fmt} -> {result.out}"))
 
 
-def export_cmd() -> None:
+def export_cmd(
+    input_dir: Annotated[Path, typer.Argument(help="Directory of captions-*/pairs-* Parquet shards.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="nrccr | jsonl")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
+    collection: Annotated[
+        str | None, typer.Option(help="nrccr: collection name in file names (default: the rows' dataset).")
+    ] = None,
+) -> None:
     """Export caption/pair Parquet to NRCCR TextData files or JSONL."""
-    not_built("clcm-data export", "issue 2")
+    from clcm.formats.export import ExportConfig, run_export
+    from clcm.formats.inspect import counts_table
+
+    result = run_export(ExportConfig(format=fmt, input=str(input_dir), out=str(out), collection=collection))
+    console = Console()
+    console.print(counts_table(result.counts, title=f"export {fmt} -> {result.out}"))
+    for name, lines in result.files.items():
+        console.print(f"{name}: {lines:,} lines")
 
 
-def inspect_cmd() -> None:
+def inspect_cmd(
+    path: Annotated[Path, typer.Argument(help="A Parquet file or an output directory.")],
+    rows: Annotated[int, typer.Option("--rows", "-n", help="Sample rows to show per table.")] = 5,
+) -> None:
     """Show a table's schema, row count, manifest counts and a few rows."""
-    not_built("clcm-data inspect", "issue 2")
+    from clcm.formats.inspect import render_inspect
+
+    console = Console()
+    for part in render_inspect(path, rows):
+        console.print(part)

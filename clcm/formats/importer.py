@@ -1,0 +1,151 @@
+"""`clcm-data import`: read one input format, validate every record, write caption/pair/reject shards + manifest.
+
+Output directory layout::
+
+    captions-NNNNN-of-MMMMM.parquet   CAPTION_SCHEMA (when any caption was kept)
+    pairs-NNNNN-of-MMMMM.parquet      PAIR_SCHEMA (when the input held translations)
+    rejects-NNNNN-of-MMMMM.parquet    REJECT_SCHEMA, stage "import" (always; possibly empty)
+    _manifest.json                    counts (read, kept, rejected per reason, rows per table), inputs, config
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from clcm.errors import EmptyResultError, OutputError, UsageError
+from clcm.formats.multi30k import import_multi30k
+from clcm.formats.nrccr import import_nrccr
+from clcm.formats.records import ImportSink
+from clcm.formats.tabular import import_tabular
+from clcm.schemas import (
+    CAPTION_SCHEMA,
+    MANIFEST_NAME,
+    PAIR_SCHEMA,
+    REJECT_SCHEMA,
+    Manifest,
+    check_lang,
+    input_record,
+    write_manifest,
+    write_sharded,
+)
+
+FORMATS = ("multi30k", "nrccr", "jsonl", "tsv", "parquet")
+TABLES = (("captions", CAPTION_SCHEMA), ("pairs", PAIR_SCHEMA), ("rejects", REJECT_SCHEMA))
+
+
+@dataclass(frozen=True)
+class ImportConfig:
+    """Settings of one import.
+
+    Args:
+        format: one of FORMATS.
+        inputs: input files or directories (multi30k: directories; nrccr: files or TextData directories).
+        out: output directory.
+        langs: multi30k only: languages to import (default: all present); with as_pairs the source is added.
+        splits: multi30k only: splits to import, as in the file names (default: all present).
+        source_lang: multi30k only: the language of the source captions.
+        as_pairs: multi30k only: import non-source languages as reference translations (pair rows).
+        dataset: dataset name for rows that do not carry one (nrccr default: the collection in the file name).
+        rows_per_shard: maximum rows per Parquet shard.
+        overwrite: replace the outputs of an earlier import in ``out``.
+    """
+
+    format: str
+    inputs: tuple[str, ...]
+    out: str
+    langs: tuple[str, ...] | None = None
+    splits: tuple[str, ...] | None = None
+    source_lang: str = "en"  # Multi30K, NRCCR and the CCR protocol all translate from English
+    as_pairs: bool = False  # captions by default: human target captions are the evaluation queries
+    dataset: str | None = None
+    rows_per_shard: int = 100_000  # ~5 MB shards for captions; Multi30K train is one shard per language
+    overwrite: bool = False
+
+    def validate(self) -> None:
+        if self.format not in FORMATS:
+            raise UsageError(f"unknown format {self.format!r}; choose one of {', '.join(FORMATS)}")
+        if not self.inputs:
+            raise UsageError("no input given")
+        if self.rows_per_shard < 1:
+            raise UsageError("--rows-per-shard must be at least 1")
+        try:
+            for lang in (self.source_lang, *(self.langs or ())):
+                check_lang(lang)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        multi30k_only = {"langs": self.langs, "splits": self.splits, "as_pairs": self.as_pairs}
+        used = [k for k, v in multi30k_only.items() if v]
+        if self.format != "multi30k" and used:
+            raise UsageError(f"--{used[0].replace('_', '-')} applies to --format multi30k only")
+
+
+@dataclass
+class ImportResult:
+    out: Path
+    counts: dict[str, Any]
+    manifest: Path
+
+
+def _own_outputs(out: Path) -> list[Path]:
+    names = [f"{name}-*.parquet" for name, _ in TABLES]
+    return sorted({p for pattern in names for p in out.glob(pattern)} | set(out.glob(MANIFEST_NAME)))
+
+
+def prepare_out(out: Path, overwrite: bool) -> None:
+    """Create ``out``; refuse to mix with an earlier import's shards unless ``overwrite`` (which removes them)."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} exists and is not a directory")
+    old = _own_outputs(out) if out.is_dir() else []
+    if old and not overwrite:
+        raise OutputError(f"{out} already holds import outputs ({old[0].name}, ...); pass --overwrite to replace")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for p in old:
+            p.unlink()
+    except OSError as exc:
+        raise OutputError(f"cannot write to {out}: {exc}") from exc
+
+
+def read_inputs(config: ImportConfig, sink: ImportSink) -> tuple[list[Path], dict[str, Any]]:
+    """Dispatch to the format's reader. Returns the files read and format-specific manifest extras."""
+    inputs = [Path(p) for p in config.inputs]
+    if config.format == "multi30k":
+        files = import_multi30k(inputs, sink, config.langs, config.splits, config.source_lang, config.as_pairs)
+        return files, {}
+    if config.format == "nrccr":
+        return import_nrccr(inputs, sink, config.dataset), {}
+    files, ignored = import_tabular(config.format, inputs, sink, config.dataset)
+    return files, {"ignored_columns": ignored}
+
+
+def run_import(config: ImportConfig) -> ImportResult:
+    """Run one import (see the module docstring for the outputs). Raises ClcmError subclasses for user mistakes."""
+    config.validate()
+    out = Path(config.out)
+    t0 = time.perf_counter()
+    sink = ImportSink()
+    files, extra = read_inputs(config, sink)  # input errors surface before anything is written
+    t_read = time.perf_counter() - t0
+    prepare_out(out, config.overwrite)
+    shards = []
+    for name, schema in TABLES:
+        rows = getattr(sink, name)
+        if rows or name == "rejects":
+            for rec in write_sharded(rows, out, name, schema, config.rows_per_shard):
+                shards.append({**rec, "table": name})
+    manifest = Manifest(
+        command="import",
+        config=asdict(config),
+        counts=sink.counts(),
+        inputs=[input_record(f) for f in files],
+        shards=shards,
+        timings={"read": round(t_read, 3), "total": round(time.perf_counter() - t0, 3)},
+        extra=extra,
+    )
+    path = write_manifest(out, manifest)
+    if sink.read and not sink.kept:
+        raise EmptyResultError(f"all {sink.read} records were rejected; see {out}/rejects-*.parquet")
+    return ImportResult(out, manifest.counts, path)
