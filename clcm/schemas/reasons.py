@@ -15,9 +15,8 @@ MALFORMED = "malformed"  # a line/row that does not parse in the declared format
 NUL_BYTE = "nul_byte"
 TOO_LONG = "too_long"
 TRANSLATION_FAILED = "translation_failed"
-NOT_SOURCE = (
-    "not_source"  # translate: caption not in --src-lang or not human-written (MT captions are not re-translated)
-)
+# translate: caption not in --src-lang or not human-written (MT captions are not re-translated)
+NOT_SOURCE = "not_source"
 MISSING_SOURCE = "missing_source"  # a translation line whose source caption is absent or was rejected
 
 ALL_REASONS: tuple[str, ...] = (
@@ -32,4 +31,5 @@ ALL_REASONS: tuple[str, ...] = (
     TOO_LONG,
     TRANSLATION_FAILED,
     MISSING_SOURCE,
+    NOT_SOURCE,
 )

@@ -1,0 +1,368 @@
+"""The translate pipeline: caption Parquet -> pseudo-parallel pairs (source, MT, back-translation).
+
+Flow (one Beam pipeline, any runner):
+
+    ReadCaptions -> Validate (rejects: not_source, empty_text, nul_byte, too_long) -> DedupIds (duplicate_id)
+    -> GroupByText (normalised source text: each unique text is translated once)
+    -> per target language: MT (cache lookup -> RunInference on misses -> cache store)
+       -> distinct MT outputs -> BackTranslate (same cached path, reversed direction) -> join MT with BT
+    -> JoinCaptions (re-join every caption id to its text's translations) -> pairs-*.parquet + rejects-*.parquet
+
+Every caption ends in exactly one place: ``len(langs)`` pair rows, or one reject row with a reason. The launcher
+then writes ``_manifest.json`` from the files written (read, kept, rejected per reason) and Beam metrics (unique,
+cached and translated texts, generated tokens).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.ml.inference.base import RunInference
+
+from clcm.errors import UsageError
+from clcm.pipelines.cache import NAMESPACE, LookupDoFn, StoreDoFn, cache_path, default_cache_dir
+from clcm.pipelines.handlers import TranslatorModelHandler
+from clcm.pipelines.sinks import WriteShards
+from clcm.pipelines.sources import LINE, SOURCE, ReadCaptionFile, reject_row
+from clcm.schemas import PAIR_SCHEMA, REJECT_SCHEMA, pair_id, reasons
+from clcm.translation import DecodeSettings, ModelSpec, Translation
+from clcm.translation.base import BACKENDS, DEVICES
+from clcm.translation.normalize import normalize_text
+
+NORM = "_norm"
+ROWS_PER_SHARD = 50_000  # auto shard count: small enough to stream, large enough to avoid tiny files
+
+
+@dataclass(frozen=True)
+class TranslateConfig:
+    """Configuration of one translate run.
+
+    Args:
+        inputs: caption Parquet files, shard directories or glob patterns (local or FileSystems URLs).
+        out_dir: output directory for pair/reject shards and the manifest.
+        tgt_langs: target languages; one pair row per caption per language.
+        src_lang: language of the captions to translate (other captions are rejected as ``not_source``).
+        model: MT model (hub id or directory) for every target language; None = the default per pair.
+        bt_model: back-translation model; None = ``model`` when given (multilingual models), else the default.
+        backend: ``ct2`` (fastest) or ``hf``.
+        device, compute_type, threads: see :class:`clcm.translation.ModelSpec`.
+        settings: decoding settings (part of the cache key).
+        cache_dir: translation cache root; None = ``$CLCM_CACHE_DIR`` or ``~/.cache/clcm/translations``.
+        use_cache: read and write the cache (False translates everything and stores nothing).
+        num_shards: pair shards; 0 = one per 50,000 pairs.
+        workers: DirectRunner worker processes.
+        batch_size: unique texts per Beam element (the translator cuts length-sorted sub-batches).
+        max_source_chars: longer captions are rejected as ``too_long`` (runaway inputs, not captions).
+        progress: progress bars while translating.
+    """
+
+    inputs: tuple[str, ...]
+    out_dir: str
+    tgt_langs: tuple[str, ...]
+    src_lang: str = "en"
+    model: str | None = None
+    bt_model: str | None = None
+    backend: str = "ct2"
+    device: str = "cpu"
+    compute_type: str = "auto"
+    threads: int = 1
+    settings: DecodeSettings = field(default_factory=DecodeSettings)
+    cache_dir: str | None = None
+    use_cache: bool = True
+    num_shards: int = 0
+    workers: int = 1
+    batch_size: int = 512
+    max_source_chars: int = 1000
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise UsageError(f"unknown backend {self.backend!r}: expected one of {', '.join(BACKENDS)}")
+        if self.device not in DEVICES:
+            raise UsageError(f"unknown device {self.device!r}: expected one of {', '.join(DEVICES)}")
+        if not self.tgt_langs:
+            raise UsageError("no target language given (--lang)")
+        if self.src_lang in self.tgt_langs:
+            raise UsageError(f"target language {self.src_lang!r} is the source language")
+        if self.batch_size < 1 or self.num_shards < 0 or self.workers < 1 or self.threads < 1:
+            raise UsageError("--batch-size, --workers and --threads must be >= 1 and --shards >= 0")
+
+
+@dataclass(frozen=True)
+class LangPlan:
+    """The resolved MT and BT models of one target language."""
+
+    lang: str
+    mt: ModelSpec
+    bt: ModelSpec
+
+
+class ValidateDoFn(beam.DoFn):
+    """Caption rows in; ``(caption_id, row)`` with ``_norm`` text out, or a reject row on ``reject``."""
+
+    REJECT = "reject"
+
+    def __init__(self, src_lang: str, max_chars: int) -> None:
+        self._src = src_lang
+        self._max = max_chars
+
+    def process(self, row: dict[str, Any]) -> Iterator[Any]:
+        if row.get("lang") != self._src or row.get("origin") != "human":
+            detail = f"lang={row.get('lang')!r} origin={row.get('origin')!r}; translating {self._src!r} human captions"
+            yield beam.pvalue.TaggedOutput(self.REJECT, reject_row(row, reasons.NOT_SOURCE, detail))
+            return
+        text = row.get("text") or ""
+        if "\x00" in text:
+            yield beam.pvalue.TaggedOutput(self.REJECT, reject_row(row, reasons.NUL_BYTE))
+            return
+        norm = normalize_text(text, self._src)
+        if not norm:
+            yield beam.pvalue.TaggedOutput(self.REJECT, reject_row(row, reasons.EMPTY_TEXT))
+        elif len(norm) > self._max:
+            detail = f"{len(norm)} characters > --max-source-chars {self._max}"
+            yield beam.pvalue.TaggedOutput(self.REJECT, reject_row(row, reasons.TOO_LONG, detail))
+        else:
+            row[NORM] = norm
+            yield row["caption_id"], row
+
+
+class DedupIdsDoFn(beam.DoFn):
+    """``(caption_id, rows)`` in; the first row (by source, line) out keyed by its text; later ones rejected."""
+
+    REJECT = "reject"
+
+    def process(self, element: tuple[str, Sequence[dict[str, Any]]]) -> Iterator[Any]:
+        _, rows = element
+        first, *dups = sorted(rows, key=lambda r: (r[SOURCE], r[LINE]))
+        yield first[NORM], first
+        for r in dups:
+            detail = f"caption_id first seen at {first[SOURCE]}:{first[LINE]}"
+            yield beam.pvalue.TaggedOutput(self.REJECT, reject_row(r, reasons.DUPLICATE_ID, detail))
+
+
+class _CountTranslated(beam.DoFn):
+    def __init__(self, label: str) -> None:
+        self._label = label
+
+    def setup(self) -> None:
+        from apache_beam.metrics import Metrics
+
+        self._translated = Metrics.counter(NAMESPACE, f"{self._label}_translated")
+        self._tokens = Metrics.counter(NAMESPACE, f"{self._label}_tokens")
+
+    def process(self, result: Any) -> Iterator[tuple[str, Translation]]:
+        self._translated.inc()
+        self._tokens.inc(result.inference.tokens)
+        yield result.example, result.inference
+
+
+class CachedTranslate(beam.PTransform):
+    """Unique texts in, ``(text, Translation)`` out: cache hits are reused, misses translated and stored."""
+
+    def __init__(self, spec: ModelSpec, label: str, config: TranslateConfig) -> None:
+        super().__init__()
+        self._spec = spec
+        self._label = label
+        self._cache = cache_path(config.cache_dir or default_cache_dir(), spec) if config.use_cache else None
+        self._batch = config.batch_size
+        self._progress = config.progress
+
+    def expand(self, texts: beam.PCollection) -> beam.PCollection:
+        batched = texts | "Batch" >> beam.BatchElements(min_batch_size=self._batch, max_batch_size=self._batch)
+        looked = batched | "CacheLookup" >> beam.ParDo(LookupDoFn(self._cache, self._label)).with_outputs(
+            LookupDoFn.MISS, main="hit"
+        )
+        handler = TranslatorModelHandler(self._spec, batch_size=self._batch, progress=self._progress)
+        new = (
+            looked[LookupDoFn.MISS]
+            | "RunInference" >> RunInference(handler)
+            | "Count" >> beam.ParDo(_CountTranslated(self._label))
+        )
+        if self._cache is not None:
+            _ = (
+                new
+                | "BatchStore" >> beam.BatchElements(min_batch_size=self._batch, max_batch_size=self._batch)
+                | "CacheStore" >> beam.ParDo(StoreDoFn(self._cache, self._spec.cache_fields()))
+            )
+        return (looked.hit, new) | "Merge" >> beam.Flatten()
+
+
+def _join_bt(element: tuple[str, dict[str, list]], lang: str) -> Iterator[tuple[str, tuple]]:
+    _, groups = element
+    (bt,) = groups["bt"]  # exactly one back-translation per distinct MT text
+    for src, mt in groups["mt"]:
+        yield src, (lang, mt, bt)
+
+
+class TranslateLang(beam.PTransform):
+    """Unique source texts in; ``(text, (lang, mt, bt))`` out for one target language."""
+
+    def __init__(self, plan: LangPlan, config: TranslateConfig) -> None:
+        super().__init__()
+        self._plan = plan
+        self._config = config
+
+    def expand(self, texts: beam.PCollection) -> beam.PCollection:
+        p, c = self._plan, self._config
+        mt = texts | "MT" >> CachedTranslate(p.mt, f"mt_{p.lang}", c)
+        bt = (
+            mt
+            | "MTText" >> beam.Map(lambda kv: kv[1].text)
+            | "DistinctMT" >> beam.Distinct()
+            | "BackTranslate" >> CachedTranslate(p.bt, f"bt_{p.lang}", c)
+        )
+        by_tgt = mt | "KeyByMT" >> beam.Map(lambda kv: (kv[1].text, kv))
+        return (
+            {"mt": by_tgt, "bt": bt | "BTValue" >> beam.Map(lambda kv: (kv[0], kv[1]))}
+            | "JoinBT" >> beam.CoGroupByKey()
+            | "EmitJoined" >> beam.FlatMap(_join_bt, p.lang)
+        )
+
+
+class _PairRowsDoFn(beam.DoFn):
+    def __init__(self, src_lang: str, refs: dict[str, tuple[str, str]]) -> None:
+        self._src = src_lang
+        self._refs = refs
+
+    def process(self, element: tuple[str, dict[str, list]]) -> Iterator[dict[str, Any]]:
+        _, groups = element
+        by_lang = {lang: (mt, bt) for lang, mt, bt in groups["tr"]}
+        for rows in groups["rows"]:
+            for row in rows:
+                for lang, (mt, bt) in sorted(by_lang.items()):
+                    mt_ref, bt_ref = self._refs[lang]
+                    yield {
+                        "pair_id": pair_id(row["caption_id"], lang),
+                        **{k: row[k] for k in ("caption_id", "media_id", "caption_index", "split", "dataset")},
+                        "src_lang": self._src,
+                        "src_text": row["text"],
+                        "tgt_lang": lang,
+                        "tgt_text": mt.text,
+                        "bt_text": bt.text,
+                        "mt_model": mt_ref,
+                        "bt_model": bt_ref,
+                        "mt_logprob": _finite(mt.logprob),
+                        "bt_logprob": _finite(bt.logprob),
+                        "tgt_origin": "mt",
+                    }
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+class TranslateCaptions(beam.PTransform):
+    """Caption file paths in; ``{"pairs": rows, "rejects": rows}`` out (see the module docstring)."""
+
+    def __init__(self, config: TranslateConfig, plans: Sequence[LangPlan]) -> None:
+        super().__init__()
+        self._config = config
+        self._plans = list(plans)
+
+    def expand(self, files: beam.PCollection) -> dict[str, beam.PCollection]:
+        c = self._config
+        rows = files | "ReadCaptions" >> beam.ParDo(ReadCaptionFile())
+        valid = rows | "Validate" >> beam.ParDo(ValidateDoFn(c.src_lang, c.max_source_chars)).with_outputs(
+            ValidateDoFn.REJECT, main="ok"
+        )
+        deduped = (
+            valid.ok
+            | "GroupById" >> beam.GroupByKey()
+            | "DedupIds" >> beam.ParDo(DedupIdsDoFn()).with_outputs(DedupIdsDoFn.REJECT, main="ok")
+        )
+        groups = deduped.ok | "GroupByText" >> beam.GroupByKey()
+        texts = groups | "UniqueTexts" >> beam.Keys()
+        per_lang = [texts | f"Translate[{p.lang}]" >> TranslateLang(p, c) for p in self._plans]
+        translations = per_lang | "FlattenLangs" >> beam.Flatten()
+        refs = {p.lang: (p.mt.model_ref, p.bt.model_ref) for p in self._plans}
+        pairs = (
+            {"rows": groups, "tr": translations}
+            | "JoinCaptions" >> beam.CoGroupByKey()
+            | "PairRows" >> beam.ParDo(_PairRowsDoFn(c.src_lang, refs))
+        )
+        rejects = (valid[ValidateDoFn.REJECT], deduped[DedupIdsDoFn.REJECT]) | "FlattenRejects" >> beam.Flatten()
+        return {"pairs": pairs, "rejects": rejects}
+
+
+def build_pipeline(
+    pipeline: beam.Pipeline, config: TranslateConfig, plans: Sequence[LangPlan], files: Sequence[str], num_shards: int
+) -> None:
+    """Add the translate pipeline with its sinks to ``pipeline``."""
+    out = (
+        pipeline | "CaptionFiles" >> beam.Create(list(files)) | "TranslateCaptions" >> TranslateCaptions(config, plans)
+    )
+    _ = out["pairs"] | "WritePairs" >> WriteShards(
+        config.out_dir, "pairs", PAIR_SCHEMA, num_shards, key=lambda r: r["pair_id"]
+    )
+    _ = out["rejects"] | "WriteRejects" >> WriteShards(
+        config.out_dir, "rejects", REJECT_SCHEMA, 1, key=lambda r: f"{r['source']}\x00{r['line'] or 0:012d}"
+    )
+
+
+def config_record(config: TranslateConfig, plans: Sequence[LangPlan]) -> dict[str, Any]:
+    """The resolved config as written to the manifest (models resolved to ``id@revision``)."""
+    d = asdict(config)
+    d["inputs"] = list(config.inputs)
+    d["tgt_langs"] = list(config.tgt_langs)
+    d["resolved_models"] = {p.lang: {"mt": p.mt.model_ref, "bt": p.bt.model_ref} for p in plans}
+    return d
+
+
+def metric_counts(result: Any, plans: Sequence[LangPlan]) -> dict[str, Any]:
+    """unique / cached / translated / tokens per language and direction, from Beam counters (0 when absent)."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    values: Counter[str] = Counter()
+    try:
+        for r in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
+            values[r.key.metric.name] += r.committed if r.committed is not None else r.attempted
+    except Exception:  # noqa: BLE001 - some runners do not report metrics
+        return {}
+    per: dict[str, Any] = {}
+    for p in plans:
+        per[p.lang] = {
+            d: {k: values[f"{d}_{p.lang}_{k}"] for k in ("unique", "cached", "translated", "tokens")}
+            for d in ("mt", "bt")
+        }
+    return per
+
+
+def resolve_plans(config: TranslateConfig) -> list[LangPlan]:
+    """MT/BT model specs per target language (defaults per pair; local dirs get a content revision)."""
+    from clcm.translation.base import local_fingerprint
+    from clcm.translation.languages import default_model
+
+    def spec(model: str, src: str, tgt: str) -> ModelSpec:
+        s = ModelSpec(
+            model,
+            src,
+            tgt,
+            backend=config.backend,
+            device=config.device,
+            compute_type=config.compute_type,
+            settings=config.settings,
+            threads=config.threads,
+        )
+        return replace(s, revision=local_fingerprint(model)) if os.path.isdir(model) else s
+
+    plans = []
+    for lang in config.tgt_langs:
+        mt = config.model or default_model(config.src_lang, lang)
+        bt = config.bt_model or config.model or default_model(lang, config.src_lang)
+        plans.append(LangPlan(lang, spec(mt, config.src_lang, lang), spec(bt, lang, config.src_lang)))
+    return plans
+
+
+def auto_shards(read: int, langs: int) -> int:
+    return max(1, math.ceil(read * langs / ROWS_PER_SHARD))
+
+
+def now() -> float:
+    return time.perf_counter()

@@ -1,0 +1,192 @@
+"""Launching the translate pipeline: check inputs and models up front, run Beam, write the manifest.
+
+Checks that can fail on a user mistake (no inputs, a non-caption table, a model that does not load, a GPU that
+is not there) run here, before any worker starts, so they surface as one clear ClcmError instead of a Beam stack.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from collections import Counter
+from dataclasses import replace
+from typing import Any
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from clcm.errors import ModelError, OutputError
+from clcm.pipelines.cache import write_bytes
+from clcm.pipelines.options import make_pipeline_options, runner_name
+from clcm.pipelines.sources import caption_files, check_caption_files
+from clcm.pipelines.translate import (
+    LangPlan,
+    TranslateConfig,
+    auto_shards,
+    build_pipeline,
+    config_record,
+    metric_counts,
+    now,
+    resolve_plans,
+)
+from clcm.schemas import MANIFEST_NAME, AccountingError, Manifest, check_counts, input_record, shard_name
+from clcm.schemas.io import file_sha256
+from clcm.translation import ModelSpec
+
+log = logging.getLogger(__name__)
+
+
+def _ct2_cache_root() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "clcm", "ct2")
+
+
+def preflight(spec: ModelSpec) -> ModelSpec:
+    """Fail early (ModelError) on a missing device or an unloadable model; convert hub/transformers models for ct2.
+
+    Returns the spec to load on workers (for ``ct2``, pointing at a converted directory).
+    """
+    from clcm.translation.hf import resolve_device
+
+    if spec.model.startswith(("/", ".", "~")) and not os.path.isdir(spec.model):
+        raise ModelError(f"model directory {spec.model} does not exist")
+    if spec.backend == "ct2":
+        import ctranslate2
+
+        from clcm.translation.ct2 import convert_model, is_ct2_dir
+
+        resolve_device(spec.device, ctranslate2.get_cuda_device_count() > 0)
+        if not is_ct2_dir(spec.model):
+            safe = spec.model.strip("/").replace("/", "--")
+            out = os.path.join(_ct2_cache_root(), f"{safe}@{spec.revision or 'main'}")
+            if not is_ct2_dir(out):
+                log.info("converting %s to CTranslate2 in %s", spec.model, out)
+                convert_model(spec.model, out, revision=spec.revision)
+            spec = replace(spec, model=out, source=spec.model)
+        return spec
+    import torch
+    from transformers import AutoConfig
+
+    resolve_device(spec.device, torch.cuda.is_available())
+    try:
+        AutoConfig.from_pretrained(spec.model, revision=None if os.path.isdir(spec.model) else spec.revision)
+    except Exception as exc:  # noqa: BLE001 - transformers raises OSError/ValueError variants
+        raise ModelError(f"cannot load transformers model {spec.model!r}: {exc}") from exc
+    return spec
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def _shards(out_dir: str, prefix: str, total: int) -> list[dict[str, Any]]:
+    records = []
+    for i in range(total):
+        path = FileSystems.join(out_dir, shard_name(prefix, i, total))
+        with FileSystems.open(path) as fh:
+            data = fh.read()
+        rec = {"name": path.rsplit("/", 1)[-1], "rows": pq.read_metadata(io.BytesIO(data)).num_rows, "table": prefix}
+        rec["bytes"] = len(data)
+        if _is_local(path):
+            rec["sha256"] = file_sha256(path)
+        records.append(rec)
+    return records
+
+
+def _remove_stale(out_dir: str, keep: set[str]) -> None:
+    """Delete pair/reject shards of an earlier run that this run did not write (e.g. another shard count)."""
+    for prefix in ("pairs", "rejects"):
+        try:
+            metas = FileSystems.match([FileSystems.join(out_dir, f"{prefix}-*.parquet")])[0].metadata_list
+        except Exception:  # noqa: BLE001 - nothing to clean
+            continue
+        stale = [m.path for m in metas if m.path.rsplit("/", 1)[-1] not in keep]
+        if stale:
+            FileSystems.delete(stale)
+
+
+def _rejected(out_dir: str) -> Counter[str]:
+    path = FileSystems.join(out_dir, shard_name("rejects", 0, 1))
+    with FileSystems.open(path) as fh:
+        table = pq.read_table(io.BytesIO(fh.read()), columns=["reason"])
+    return Counter(table.column("reason").to_pylist())
+
+
+def run(config: TranslateConfig, beam_args: list[str] | tuple[str, ...] = (), *, runner: Any = None) -> Manifest:
+    """Run the translate pipeline and write ``_manifest.json``; returns the manifest.
+
+    Args:
+        config: what to translate and how.
+        beam_args: pass-through Beam flags (``--runner DataflowRunner --project ...``).
+        runner: a runner name or instance (tests pass ``FnApiRunner()``); default from ``beam_args``/DirectRunner.
+    """
+    t0 = now()
+    beam_log = logging.getLogger("apache_beam")
+    if beam_log.level == logging.NOTSET:
+        beam_log.setLevel(logging.WARNING)  # Beam's INFO chatter drowns the progress bars
+    files = caption_files(list(config.inputs))
+    read = check_caption_files(files)
+    plans = [LangPlan(p.lang, preflight(p.mt), preflight(p.bt)) for p in resolve_plans(config)]
+    num_shards = config.num_shards or auto_shards(read, len(plans))
+    if _is_local(config.out_dir):
+        try:
+            os.makedirs(config.out_dir, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create output directory {config.out_dir}: {exc}") from exc
+    pipeline_runner = None if runner is None or isinstance(runner, str) else runner
+    options = make_pipeline_options(
+        beam_args, workers=config.workers, runner=runner if isinstance(runner, str) else None
+    )
+    t1 = now()
+    pipeline = beam.Pipeline(runner=pipeline_runner, options=options)
+    build_pipeline(pipeline, config, plans, files, num_shards)
+    result = pipeline.run()
+    result.wait_until_finish()
+    t2 = now()
+
+    names = {shard_name("pairs", i, num_shards) for i in range(num_shards)} | {shard_name("rejects", 0, 1)}
+    _remove_stale(config.out_dir, names)
+    shards = _shards(config.out_dir, "pairs", num_shards) + _shards(config.out_dir, "rejects", 1)
+    pairs = sum(s["rows"] for s in shards if s["table"] == "pairs")
+    if pairs % len(plans):
+        raise AccountingError(f"{pairs} pair rows is not a multiple of {len(plans)} target languages")
+    per_lang = metric_counts(result, plans)
+    total = {k: sum(d[k] for lang in per_lang.values() for d in lang.values()) for k in ("unique", "cached")}
+    total.update({k: sum(d[k] for lang in per_lang.values() for d in lang.values()) for k in ("translated", "tokens")})
+    counts = {
+        "read": read,
+        "kept": pairs // len(plans),
+        "rejected": dict(sorted(_rejected(config.out_dir).items())),
+        "pairs": pairs,
+        **total,
+        "per_lang": per_lang,
+    }
+    check_counts(counts)
+    pipeline_s = t2 - t1
+    summary = {
+        "pairs_per_s": round(pairs / pipeline_s, 2) if pipeline_s else None,
+        "tokens_per_s": round(total["tokens"] / pipeline_s, 1) if pipeline_s else None,
+        "cache_hits": total["cached"],
+        "unique_texts": total["unique"],
+    }
+    manifest = Manifest(
+        command="translate",
+        config=config_record(config, plans),
+        counts=counts,
+        inputs=[input_record(f) if _is_local(f) else {"path": f} for f in files],
+        shards=shards,
+        models=[
+            {"role": f"{role}:{p.lang}", "id": s.model, "revision": s.revision, "backend": s.backend}
+            for p in plans
+            for role, s in (("mt", p.mt), ("bt", p.bt))
+        ],
+        runner=runner_name(options) if pipeline_runner is None else type(pipeline_runner).__name__,
+        timings={"setup_s": round(t1 - t0, 3), "pipeline_s": round(pipeline_s, 3), "total_s": round(now() - t0, 3)},
+        extra={"summary": summary},
+    )
+    data = json.dumps(manifest.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    write_bytes(FileSystems.join(config.out_dir, MANIFEST_NAME), data.encode("utf-8"))
+    return manifest

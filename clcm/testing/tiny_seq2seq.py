@@ -1,0 +1,232 @@
+"""Tiny random seq2seq translation models, built offline, for tests, the README quickstart and benchmarks.
+
+Both builders train a tokenizer on the given sentences, build a randomly initialised model of the requested
+size, and save model + tokenizer with ``save_pretrained`` so ``AutoModelForSeq2SeqLM``/``AutoTokenizer`` (and the
+CTranslate2 converter) load the directory like a hub model. The outputs are gibberish; the plumbing is real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+# Language-code tokens of the tiny NLLB model (NLLB-200 codes of the languages tests use).
+TINY_NLLB_CODES: tuple[str, ...] = ("eng_Latn", "deu_Latn", "fra_Latn", "ces_Latn")
+
+
+def _train_spm(sentences: Sequence[str], prefix: Path, vocab_size: int, seed: int) -> Path:
+    import sentencepiece as spm
+
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as fh:
+        fh.write("\n".join(s for s in sentences if s.strip()) + "\n")
+        corpus = fh.name
+    try:
+        spm.SentencePieceTrainer.train(
+            input=corpus,
+            model_prefix=str(prefix),
+            vocab_size=vocab_size,
+            model_type="unigram",
+            character_coverage=1.0,
+            hard_vocab_limit=False,  # few sentences: accept a smaller vocabulary than asked for
+            unk_id=1,
+            eos_id=0,  # Marian: </s>=0, <unk>=1; <pad> is appended last (as in OPUS-MT)
+            bos_id=-1,
+            pad_id=-1,
+            num_threads=1,
+            minloglevel=2,
+        )
+    finally:
+        os.unlink(corpus)
+    return prefix.with_suffix(".model")
+
+
+def build_tiny_marian(
+    out_dir: str | os.PathLike,
+    sentences: Sequence[str],
+    *,
+    vocab_size: int = 256,
+    d_model: int = 16,
+    layers: int = 1,
+    ffn_dim: int = 32,
+    heads: int = 2,
+    seed: int = 0,
+) -> Path:
+    """Build and save a random Marian (OPUS-MT architecture) model with a shared SentencePiece vocabulary.
+
+    Args:
+        out_dir: directory to write (created).
+        sentences: training text for the SentencePiece model (a few hundred captions is plenty).
+        vocab_size: SentencePiece vocabulary size (an upper bound when the text is small).
+        d_model, layers, ffn_dim, heads: model size (opus-mt: 512, 6, 2048, 8).
+        seed: torch and SentencePiece seed.
+    """
+    import torch
+    from transformers import MarianConfig, MarianMTModel, MarianTokenizer
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    spm_path = _train_spm(sentences, out / "spm", vocab_size, seed)
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=str(spm_path))
+    vocab = {sp.id_to_piece(i): i for i in range(sp.get_piece_size())}
+    vocab["<pad>"] = len(vocab)  # last id, as in real OPUS-MT: CTranslate2's converter expects it there
+    (out / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    for name in ("source.spm", "target.spm"):
+        (out / name).write_bytes(spm_path.read_bytes())
+    spm_path.unlink()
+    spm_path.with_suffix(".vocab").unlink(missing_ok=True)
+    tok = MarianTokenizer(str(out / "source.spm"), str(out / "target.spm"), str(out / "vocab.json"))
+    pad = vocab["<pad>"]
+    config = MarianConfig(
+        vocab_size=len(vocab),
+        d_model=d_model,
+        encoder_layers=layers,
+        decoder_layers=layers,
+        encoder_attention_heads=heads,
+        decoder_attention_heads=heads,
+        encoder_ffn_dim=ffn_dim,
+        decoder_ffn_dim=ffn_dim,
+        max_position_embeddings=512,
+        pad_token_id=pad,
+        decoder_start_token_id=pad,
+        eos_token_id=vocab["</s>"],
+        forced_eos_token_id=vocab["</s>"],
+        bad_words_ids=[[pad]],
+        num_beams=1,
+        max_length=512,
+    )
+    torch.manual_seed(seed)
+    model = MarianMTModel(config).eval()
+    with torch.no_grad():  # a zero pad row, as trained models have: HF and CT2 then decode identically
+        model.get_input_embeddings().weight[pad].zero_()
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def build_tiny_nllb(
+    out_dir: str | os.PathLike,
+    sentences: Sequence[str],
+    *,
+    vocab_size: int = 300,
+    d_model: int = 16,
+    layers: int = 1,
+    ffn_dim: int = 32,
+    heads: int = 2,
+    seed: int = 0,
+    lang_codes: Sequence[str] = TINY_NLLB_CODES,
+) -> Path:
+    """Build and save a random NLLB-style (M2M100 architecture) model with a BPE tokenizer and language tokens.
+
+    Args:
+        out_dir: directory to write (created).
+        sentences: tokenizer training text.
+        vocab_size: BPE vocabulary size before the language-code tokens.
+        d_model, layers, ffn_dim, heads: model size.
+        seed: torch seed.
+        lang_codes: NLLB language-code tokens the tokenizer knows (``eng_Latn``, ``ces_Latn``, ...).
+    """
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import M2M100Config, M2M100ForConditionalGeneration, NllbTokenizer
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    specials = ["<s>", "<pad>", "</s>", "<unk>"]
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    bpe.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    bpe.train_from_iterator(
+        [s for s in sentences if s.strip()], trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials)
+    )
+    state = json.loads(bpe.to_str())["model"]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in state["merges"]]
+    tok = NllbTokenizer(
+        vocab=state["vocab"], merges=merges, extra_special_tokens=list(lang_codes), src_lang=lang_codes[0]
+    )
+    size = max(len(tok), max(tok.convert_tokens_to_ids(list(lang_codes))) + 1)
+    config = M2M100Config(
+        vocab_size=size,
+        d_model=d_model,
+        encoder_layers=layers,
+        decoder_layers=layers,
+        encoder_attention_heads=heads,
+        decoder_attention_heads=heads,
+        encoder_ffn_dim=ffn_dim,
+        decoder_ffn_dim=ffn_dim,
+        max_position_embeddings=512,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        decoder_start_token_id=tok.eos_token_id,
+        scale_embedding=True,
+        tokenizer_class="NllbTokenizer",
+    )
+    torch.manual_seed(seed)
+    model = M2M100ForConditionalGeneration(config).eval()
+    with torch.no_grad():
+        model.get_input_embeddings().weight[tok.pad_token_id].zero_()
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+_SUBJECTS = ("A man", "A woman", "Two dogs", "A child", "A group of people", "An old man", "A girl", "Three boys")
+_VERBS = ("is riding", "is walking", "are playing", "is sitting", "is running", "stands", "is jumping", "looks")
+_PLACES = (
+    "on a bike",
+    "in the park",
+    "near the water",
+    "on a street",
+    "in front of a building",
+    "on the beach",
+    "with a red ball",
+    "in the snow",
+)
+
+
+def sample_captions(n: int = 200) -> list[str]:
+    """``n`` synthetic English captions (deterministic) for tokenizer training and tests without Multi30K."""
+    out = []
+    for i in range(n):
+        s, v, p = _SUBJECTS[i % 8], _VERBS[(i // 8) % 8], _PLACES[(i // 64) % 8]
+        out.append(f"{s} {v} {p}." if i % 3 else f"{s} {v} {p}, smiling.")
+    return out
+
+
+def build_test_models(root: str | os.PathLike, sentences: Sequence[str] | None = None) -> dict[str, Path]:
+    """Build (once; reused if present) a tiny Marian, its CTranslate2 float32 conversion, and a tiny NLLB model.
+
+    Returns ``{"marian": dir, "marian_ct2": dir, "nllb": dir}`` under ``root``.
+    """
+    from clcm.translation.ct2 import convert_model, is_ct2_dir
+
+    root = Path(root)
+    paths = {"marian": root / "marian", "marian_ct2": root / "marian-ct2", "nllb": root / "nllb"}
+    sentences = list(sentences) if sentences is not None else sample_captions(400)
+    if not (paths["marian"] / "config.json").is_file():
+        build_tiny_marian(paths["marian"], sentences)
+    if not is_ct2_dir(paths["marian_ct2"]):
+        convert_model(str(paths["marian"]), paths["marian_ct2"])
+    if not (paths["nllb"] / "config.json").is_file():
+        build_tiny_nllb(paths["nllb"], sentences)
+    return paths
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m clcm.testing.tiny_seq2seq OUT_DIR``: build the tiny demo models (for the README quickstart)."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1:
+        raise SystemExit("usage: python -m clcm.testing.tiny_seq2seq OUT_DIR")
+    for name, path in build_test_models(args[0]).items():
+        print(f"{name}: {path}")
+
+
+if __name__ == "__main__":
+    main()
