@@ -2,14 +2,98 @@
 
 from __future__ import annotations
 
-from clcm.cli.common import not_built
+from typing import Annotated
+
+import typer
+
+from clcm.errors import UsageError
 
 
-def score_cmd() -> None:
-    """Score pair shards for translation noise (one score_<name> column per scorer + noise_score)."""
-    not_built("clcm-data score", "issue 4")
+def _scorer_list(values: list[str] | None) -> tuple[str, ...] | None:
+    if not values:
+        return None
+    return tuple(dict.fromkeys(s.strip() for v in values for s in v.split(",") if s.strip()))
 
 
-def filter_cmd() -> None:
-    """Select pairs from scored shards by threshold/keep-fraction/rules; write kept, dropped, report and plots."""
-    not_built("clcm-data filter", "issue 4")
+def _rules(values: list[str]) -> dict[str, float | None]:
+    """``--rule NAME`` (scorer's default threshold) or ``--rule NAME=VALUE``."""
+    from clcm.filtering.registry import SCORERS
+
+    out: dict[str, float | None] = {}
+    for v in values:
+        name, _, value = v.partition("=")
+        name = name.strip()
+        if name not in SCORERS:
+            raise UsageError(f"--rule {v!r}: unknown scorer {name!r}; known: {sorted(SCORERS)}")
+        try:
+            out[name] = float(value) if value.strip() else None
+        except ValueError as exc:
+            raise UsageError(f"--rule {v!r}: {value!r} is not a number") from exc
+    return out
+
+
+def score_cmd(
+    ctx: typer.Context,
+    inputs: Annotated[str, typer.Option("--input", "-i", help="Pair shard file or directory (pairs-*.parquet).")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output directory (scored-*.parquet, models, manifest).")],
+    scorers: Annotated[
+        list[str] | None, typer.Option("--scorer", "-s", help="Scorer(s) to run, repeat or comma-separate.")
+    ] = None,
+    embedder: Annotated[
+        str | None, typer.Option(help="HF encoder for the embedding scorers, e.g. sentence-transformers/LaBSE.")
+    ] = None,
+    device: Annotated[str, typer.Option(help="Device of the embedder: cpu or cuda.")] = "cpu",
+    batch_size: Annotated[int, typer.Option(help="Pairs per Beam element.")] = 1024,
+    shards: Annotated[int, typer.Option(help="Output shards (0 = one per 50,000 pairs).")] = 0,
+    combiner_pairs: Annotated[int, typer.Option(help="Corpus pairs sampled to train the combiner.")] = 4000,
+    seed: Annotated[int, typer.Option(help="Seed of the combiner's synthetic noise and weights.")] = 0,
+    workers: Annotated[int, typer.Option(help="DirectRunner worker processes.")] = 1,
+) -> None:
+    """Score pair shards for translation noise (one score_<name> column per scorer + noise_score).
+
+    Scorers whose inputs are missing (no back-translations, no --embedder) are skipped with a note. Unknown flags
+    go to Beam (e.g. `--runner FlinkRunner ...`).
+    """
+    from clcm.filtering.registry import DEFAULT_SCORERS, EMBEDDING_SCORERS
+    from clcm.pipelines.score import ScoreConfig, run
+
+    names = _scorer_list(scorers) or (DEFAULT_SCORERS + (EMBEDDING_SCORERS if embedder else ()))
+    config = ScoreConfig(inputs=inputs, out_dir=out, scorers=names, embedder=embedder, device=device,
+                         batch_size=batch_size, num_shards=shards or None, combiner_pairs=combiner_pairs,
+                         seed=seed, workers=workers)  # fmt: skip
+    manifest = run(config, list(ctx.args))
+    active = manifest.config["active_scorers"]
+    skipped = manifest.extra["skipped_scorers"]
+    typer.echo(f"scored {manifest.counts['scored']} pairs with {', '.join(active)}"
+               f"{'; skipped ' + ', '.join(skipped) if skipped else ''}; output {out}")  # fmt: skip
+
+
+def filter_cmd(
+    scored: Annotated[str, typer.Option("--input", "-i", help="Directory of scored-*.parquet (from score).")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output directory (kept-*, dropped-*, report, plots).")],
+    threshold: Annotated[float | None, typer.Option(help="Drop pairs with noise_score above this.")] = 0.5,
+    no_threshold: Annotated[bool, typer.Option("--no-threshold", help="Do not threshold noise_score.")] = False,
+    keep_fraction: Annotated[float | None, typer.Option(help="Keep only the best F (0-1] by noise_score.")] = None,
+    rules: Annotated[
+        list[str] | None, typer.Option("--rule", help="Hard rule NAME or NAME=THRESHOLD on score_NAME; repeatable.")
+    ] = None,
+    min_per_media: Annotated[int, typer.Option(help="Keep at least the best K pairs of every image/video.")] = 0,
+    nrf_fraction: Annotated[float, typer.Option(help="Share of kept pairs marked nrf_selected (NRF).")] = 0.5,
+    plots: Annotated[bool, typer.Option(help="Write PNG plots.")] = True,
+) -> None:
+    """Select pairs from scored shards by threshold/keep-fraction/rules; write kept, dropped, report and plots.
+
+    Never re-scores. An empty selection is a warning (exit 0); report.json says why every pair was dropped.
+    """
+    from clcm.filtering.selection import SelectionConfig
+    from clcm.pipelines.filter import FilterConfig, run
+
+    if not 0 <= nrf_fraction <= 1:
+        raise UsageError(f"--nrf-fraction must be in [0, 1], got {nrf_fraction}")
+    selection = SelectionConfig(threshold=None if no_threshold else threshold, keep_fraction=keep_fraction,
+                                rules=_rules(rules or []), min_per_media=min_per_media,
+                                nrf_fraction=nrf_fraction)  # fmt: skip
+    manifest = run(FilterConfig(scored=scored, out_dir=out, selection=selection, plots=plots))
+    c = manifest.counts
+    typer.echo(f"kept {c['kept']} of {c['scored']} pairs (dropped {c['dropped']}; nrf_selected "
+               f"{c['nrf_selected']}); report {out}/report.json")  # fmt: skip

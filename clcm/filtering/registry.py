@@ -1,0 +1,49 @@
+"""The explicit registry of built-in scorers (name -> class), and the default set per situation."""
+
+from __future__ import annotations
+
+from clcm.filtering.base import Scorer
+from clcm.filtering.chrf import ChrfScorer
+from clcm.filtering.copy import CopyScorer
+from clcm.filtering.embedding import EmbeddingBtScorer, EmbeddingScorer
+from clcm.filtering.langid import LangIdScorer
+from clcm.filtering.length import LengthRatioScorer
+from clcm.filtering.lexical import (
+    LexicalCoverageScorer,
+    LexicalGapSourceScorer,
+    LexicalGapTargetScorer,
+    LexicalLikelihoodScorer,
+    LexicalWorstWordScorer,
+)
+from clcm.filtering.logprob import LogProbScorer
+from clcm.filtering.repetition import RepetitionScorer
+
+SCORERS: dict[str, type[Scorer]] = {
+    cls.name: cls
+    for cls in (
+        LangIdScorer,
+        LengthRatioScorer,
+        CopyScorer,
+        RepetitionScorer,
+        ChrfScorer,
+        LogProbScorer,
+        LexicalLikelihoodScorer,
+        LexicalWorstWordScorer,
+        LexicalCoverageScorer,
+        LexicalGapSourceScorer,
+        LexicalGapTargetScorer,
+        EmbeddingScorer,
+        EmbeddingBtScorer,
+    )
+}
+RULE_SCORERS = ("length_ratio", "copy", "repetition")  # cheap, no model: >= 10k pairs/s on one core
+LEXICAL_SCORERS = (
+    "lexical",
+    "lexical_min",
+    "lexical_cov",
+    "lexical_gap_src",
+    "lexical_gap_tgt",
+)  # share one IBM-1 model fitted on the input
+EMBEDDING_SCORERS = ("embedding", "embedding_bt")  # need an HF encoder (--embedder)
+# Everything that runs with no pretrained weights; scorers whose columns are empty are skipped with a note.
+DEFAULT_SCORERS = ("langid", *RULE_SCORERS, "bt_chrf", "mt_logprob", *LEXICAL_SCORERS)

@@ -1,0 +1,114 @@
+"""Filter report: ``report.json`` (counts per reason, keep rate, score quantiles, dropped examples) and PNG plots.
+
+Plots (matplotlib, Agg backend, no display needed): ``hist_<score>.png`` per score column with its threshold
+line, and ``reasons.png`` (share of pairs per outcome: kept and each drop reason).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+QUANTILES = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)
+EXAMPLES_PER_REASON = 5
+
+
+def quantiles(x: np.ndarray) -> dict[str, float | None]:
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if not len(x):
+        return {f"q{int(q * 100):02d}": None for q in QUANTILES}
+    return {
+        f"q{int(q * 100):02d}": round(float(v), 5) for q, v in zip(QUANTILES, np.quantile(x, QUANTILES), strict=True)
+    }
+
+
+def build_report(
+    *,
+    keep: np.ndarray,
+    reason: Sequence[str | None],
+    nrf_selected: np.ndarray,
+    scores: Mapping[str, np.ndarray],
+    thresholds: Mapping[str, float],
+    examples: Mapping[str, Sequence[Any]],
+    config: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The report as a dict.
+
+    Args:
+        keep, reason, nrf_selected: the selection.
+        scores: column name (``noise_score``, ``score_<name>``) -> values.
+        thresholds: column name -> threshold used (hard rules and noise_score).
+        examples: ``pair_id``, ``src_text``, ``tgt_text`` per pair (dropped examples are sampled from them).
+        config: the selection settings (echoed).
+    """
+    n = len(keep)
+    dropped = Counter(r for r in reason if r is not None)
+    samples: dict[str, list[dict[str, Any]]] = {}
+    for i, r in enumerate(reason):
+        if r is not None and len(samples.setdefault(r, [])) < EXAMPLES_PER_REASON:
+            ex = {k: v[i] for k, v in examples.items()}
+            ex["noise_score"] = None if not np.isfinite(scores["noise_score"][i]) else float(scores["noise_score"][i])
+            samples[r].append(ex)
+    return {
+        "scored": n,
+        "kept": int(keep.sum()),
+        "dropped": dict(sorted(dropped.items())),
+        "keep_rate": round(float(keep.mean()), 5) if n else None,
+        "nrf_selected": int(nrf_selected.sum()),
+        "thresholds": dict(thresholds),
+        "score_quantiles": {k: quantiles(v) for k, v in scores.items()},
+        "dropped_examples": samples,
+        "config": dict(config),
+    }
+
+
+def write_plots(
+    out_dir: str | Path, scores: Mapping[str, np.ndarray], thresholds: Mapping[str, float], report: Mapping[str, Any]
+) -> list[str]:
+    """Write the PNG plots; returns their file names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    names = []
+    for col, values in scores.items():
+        v = np.asarray(values, dtype=np.float64)
+        v = v[np.isfinite(v)]
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        ax.hist(v, bins=50, color="#4c72b0")
+        if col in thresholds:
+            ax.axvline(thresholds[col], color="#c44e52", linestyle="--", label=f"threshold {thresholds[col]:g}")
+            ax.legend()
+        ax.set(title=col, xlabel="score", ylabel="pairs")
+        fig.tight_layout()
+        name = f"hist_{col}.png"
+        fig.savefig(out / name, dpi=90)
+        plt.close(fig)
+        names.append(name)
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    labels = ["kept", *report["dropped"]]
+    counts = [report["kept"], *report["dropped"].values()]
+    total = max(report["scored"], 1)
+    ax.barh(labels, [c / total for c in counts], color=["#55a868"] + ["#c44e52"] * (len(labels) - 1))
+    ax.set(title=f"outcome of {report['scored']} pairs", xlabel="share of pairs", xlim=(0, 1))
+    fig.tight_layout()
+    fig.savefig(out / "reasons.png", dpi=90)
+    plt.close(fig)
+    names.append("reasons.png")
+    return names
+
+
+def write_report(out_dir: str | Path, report: Mapping[str, Any]) -> Path:
+    from clcm.schemas.io import write_text_atomic
+
+    path = Path(out_dir) / "report.json"
+    write_text_atomic(path, json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n")
+    return path

@@ -1,0 +1,131 @@
+"""Build the scorer set for a corpus, score batches with it, and train the combiner on synthetic noise.
+
+Used by the score pipeline (before its Beam run and inside its workers) and by the quality benchmark.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from clcm.errors import UsageError
+from clcm.filtering.base import PairBatch, Scorer
+from clcm.filtering.combiner import Combiner, fit_combiner
+from clcm.filtering.lexical import LexicalModel
+from clcm.filtering.registry import EMBEDDING_SCORERS, LEXICAL_SCORERS, SCORERS
+from clcm.filtering.synthetic_noise import Pair, corrupt
+
+log = logging.getLogger(__name__)
+
+# Scores the synthetic corruptions cannot fake: the MT model's log-prob of a corrupted target is unknown.
+NOT_COMBINED = ("mt_logprob",)
+
+
+@dataclass(frozen=True)
+class ScorerSpec:
+    """What a worker needs to rebuild the scorers: names plus the paths/ids of their models.
+
+    Args:
+        names: scorer names, in column order.
+        lexical_model: path of the saved IBM-1 model (``.npz``) for the lexical scorers.
+        embedder: HF model id or directory for the embedding scorers.
+        device: device for the embedder.
+    """
+
+    names: tuple[str, ...]
+    lexical_model: str | None = None
+    embedder: str | None = None
+    device: str = "cpu"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def build(self) -> list[Scorer]:
+        return build_scorers(self.names, lexical_model=self.lexical_model, embedder=self.embedder, device=self.device)
+
+
+def build_scorers(
+    names: Sequence[str],
+    *,
+    lexical_model: LexicalModel | str | Path | None = None,
+    embedder: str | None = None,
+    device: str = "cpu",
+) -> list[Scorer]:
+    """Instantiate scorers by registry name (unknown names raise UsageError)."""
+    unknown = [n for n in names if n not in SCORERS]
+    if unknown:
+        raise UsageError(f"unknown scorer(s) {unknown}; known: {sorted(SCORERS)}")
+    out: list[Scorer] = []
+    for n in names:
+        if n in LEXICAL_SCORERS:
+            out.append(SCORERS[n](lexical_model))  # type: ignore[call-arg]
+        elif n in EMBEDDING_SCORERS:
+            out.append(SCORERS[n](embedder, device))  # type: ignore[call-arg]
+        else:
+            out.append(SCORERS[n]())
+    return out
+
+
+def plan_scorers(names: Sequence[str], available: Mapping[str, int], embedder: str | None) -> list[str]:
+    """The requested scorers that can run: inputs present, embedder given. Others are skipped with a note."""
+    names = list(names)
+    if not embedder:
+        for n in names:
+            if n in EMBEDDING_SCORERS:
+                log.warning("scorer %s skipped: no embedder model given (--embedder)", n)
+        names = [n for n in names if n not in EMBEDDING_SCORERS]
+    keep = []
+    for n in names:
+        missing = SCORERS[n].missing_inputs(available)
+        if missing:
+            log.warning("scorer %s skipped: no values in column(s) %s", n, ", ".join(missing))
+        else:
+            keep.append(n)
+    return keep
+
+
+def score_batch(scorers: Sequence[Scorer], batch: PairBatch) -> dict[str, np.ndarray]:
+    """``{scorer name: float32 scores}`` for one batch."""
+    return {s.name: np.asarray(s.score(batch), dtype=np.float32) for s in scorers}
+
+
+def pairs_to_batch(pairs: Sequence[Pair]) -> dict[str, list[Any]]:
+    return {
+        "src_text": [p.src for p in pairs],
+        "tgt_text": [p.tgt for p in pairs],
+        "bt_text": [p.bt for p in pairs],
+        "src_lang": [p.src_lang for p in pairs],
+        "tgt_lang": [p.tgt_lang for p in pairs],
+    }
+
+
+def train_combiner(
+    scorers: Sequence[Scorer],
+    pairs: Sequence[Pair],
+    *,
+    seed: int = 0,
+    n_clean: int = 4000,
+    noisy_per_clean: float = 1.5,
+) -> Combiner:
+    """Fit the combiner: a sample of the corpus is the clean class, its synthetic corruptions the noisy class.
+
+    Args:
+        scorers: the active scorers (``mt_logprob`` is left out of the combination: it cannot be simulated).
+        pairs: the corpus (or a large sample of it).
+        seed: sampling, corruption and weight-init seed.
+        n_clean: clean pairs used (all when the corpus is smaller).
+        noisy_per_clean: corruptions per clean pair.
+    """
+    rng = np.random.default_rng(seed)
+    sample = [pairs[int(i)] for i in rng.permutation(len(pairs))[:n_clean]]
+    combined = [s for s in scorers if s.name not in NOT_COMBINED]
+    directions = {s.name: s.direction for s in combined}
+    if not sample or not combined:
+        return fit_combiner({n: np.zeros(0) for n in directions}, {n: np.zeros(0) for n in directions}, directions)
+    noisy, types = corrupt(sample, int(len(sample) * noisy_per_clean), seed=seed + 1)
+    clean_scores = score_batch(combined, pairs_to_batch(sample))
+    noisy_scores = score_batch(combined, pairs_to_batch(noisy))
+    return fit_combiner(clean_scores, noisy_scores, directions, seed=seed, noise_types=types)

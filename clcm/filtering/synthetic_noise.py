@@ -1,0 +1,157 @@
+"""Synthetic translation noise made from the corpus itself (the Bicleaner recipe), to train the combiner.
+
+Each corruption takes a pair (src, tgt, bt) plus a pool of other pairs and returns a noisy (tgt, bt). The
+back-translation of a corrupted target is not known, so it is corrupted alongside in the most plausible way
+(a copied target round-trips to the source; a misaligned target brings its own back-translation; ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+CONTENT_MIN_CHARS = 4  # language-agnostic proxy for a content word: 4+ letters (function words are short)
+
+
+@dataclass(frozen=True)
+class Pair:
+    src: str
+    tgt: str
+    bt: str | None = None
+    src_lang: str = ""
+    tgt_lang: str = ""
+
+
+def _is_content(word: str) -> bool:
+    return sum(ch.isalpha() for ch in word) >= CONTENT_MIN_CHARS
+
+
+def _content_positions(words: list[str]) -> list[int]:
+    return [i for i, w in enumerate(words) if _is_content(w)]
+
+
+def untranslated(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> Pair:
+    """The MT copied the source."""
+    return replace(p, tgt=p.src, bt=p.src if p.bt is not None else None)
+
+
+def half_translated(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> Pair:
+    """The start is translated, the rest is left in the source language."""
+    t, s = p.tgt.split(), p.src.split()
+    cut = max(1, int(round(len(t) * rng.uniform(0.3, 0.6))))
+    tail = s[int(round(len(s) * cut / max(len(t), 1))) :] or s[-1:]
+    return replace(p, tgt=" ".join(t[:cut] + tail), bt=p.bt)
+
+
+def _cipher(text: str, rng: np.random.Generator) -> str:
+    """A pseudo-language: the text's lower-case letters mapped through a random letter permutation."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    table = str.maketrans(letters, "".join(rng.permutation(list(letters))))
+    return text.translate(table)
+
+
+def wrong_language(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> Pair:
+    """The output is in another language: the source language (the source or another source caption), or a
+    pseudo-language (letters of the target permuted), standing in for third languages the corpus does not have."""
+    other = pool[int(rng.integers(len(pool)))]
+    u = rng.random()
+    text = p.src if u < 0.2 else other.src if u < 0.6 else _cipher(other.tgt, rng)
+    return replace(p, tgt=text, bt=text if p.bt is not None else None)
+
+
+def truncated(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> Pair:
+    """Generation stopped early."""
+    t = p.tgt.split()
+    keep = max(1, int(len(t) * rng.uniform(0.2, 0.6)))
+    bt = None if p.bt is None else " ".join(p.bt.split()[: max(1, int(len(p.bt.split()) * keep / max(len(t), 1)))])
+    return replace(p, tgt=" ".join(t[:keep]), bt=bt)
+
+
+def repetition_loop(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> Pair:
+    """A hallucination loop: a short n-gram repeated until the length budget runs out."""
+    t = p.tgt.split()
+    n = int(rng.integers(1, 4))
+    start = int(rng.integers(0, max(1, len(t) - n + 1)))
+    prefix = t[: start + n]
+    loop = t[start : start + n] * int(rng.integers(3, 7))
+    return replace(p, tgt=" ".join(prefix + loop), bt=None if p.bt is None else p.bt + " " + " ".join(loop))
+
+
+def word_drop(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> Pair:
+    """One or two content words are missing."""
+    t = p.tgt.split()
+    pos = _content_positions(t)
+    if len(t) < 3 or not pos:
+        return truncated(p, pool, rng)
+    drop = set(rng.choice(pos, size=min(len(pos), int(rng.integers(1, 3))), replace=False).tolist())
+    return replace(p, tgt=" ".join(w for i, w in enumerate(t) if i not in drop), bt=p.bt)
+
+
+def word_swap(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> Pair:
+    """One or two content words are replaced by content words of other captions (a wrong object/colour/...)."""
+    t = p.tgt.split()
+    pos = _content_positions(t)
+    if not pos:
+        return misaligned(p, pool, rng)
+    for i in rng.choice(pos, size=min(len(pos), int(rng.integers(1, 3))), replace=False):
+        for _ in range(5):
+            donor = pool[int(rng.integers(len(pool)))].tgt.split()
+            cands = [w for w in donor if _is_content(w) and w.lower() != t[i].lower()]
+            if cands:
+                t[i] = cands[int(rng.integers(len(cands)))]
+                break
+    return replace(p, tgt=" ".join(t), bt=p.bt)
+
+
+def misaligned(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> Pair:
+    """The target belongs to another caption."""
+    other = pool[int(rng.integers(len(pool)))]
+    return replace(p, tgt=other.tgt, bt=other.bt if p.bt is not None else None)
+
+
+Corruption = Callable[[Pair, Sequence[Pair], np.random.Generator], Pair]
+
+CORRUPTIONS: dict[str, Corruption] = {
+    "untranslated": untranslated,
+    "half_translated": half_translated,
+    "wrong_language": wrong_language,
+    "truncated": truncated,
+    "repetition": repetition_loop,
+    "word_drop": word_drop,
+    "word_swap": word_swap,
+    "misaligned": misaligned,
+}
+# Subtle types are over-sampled: they are the hard ones and the classifier needs many examples of them.
+DEFAULT_MIX: dict[str, float] = {
+    "untranslated": 1.0,
+    "half_translated": 1.0,
+    "wrong_language": 1.0,
+    "truncated": 1.0,
+    "repetition": 1.0,
+    "word_drop": 2.5,
+    "word_swap": 2.5,
+    "misaligned": 1.0,
+}
+
+
+def corrupt(
+    pairs: Sequence[Pair], n: int, seed: int, mix: dict[str, float] | None = None
+) -> tuple[list[Pair], list[str]]:
+    """``n`` corrupted pairs drawn from ``pairs`` (types sampled by ``mix`` weights); returns pairs and types."""
+    mix = mix or DEFAULT_MIX
+    rng = np.random.default_rng(seed)
+    kinds = list(mix)
+    weights = np.array([mix[k] for k in kinds], dtype=float)
+    chosen = rng.choice(len(kinds), size=n, p=weights / weights.sum())
+    base = rng.integers(0, len(pairs), size=n)
+    out, types = [], []
+    for k, b in zip(chosen, base, strict=False):
+        kind = kinds[int(k)]
+        noisy = CORRUPTIONS[kind](pairs[int(b)], pairs, rng)
+        if noisy.tgt == pairs[int(b)].tgt:  # a no-op corruption would be a mislabelled clean pair
+            continue
+        out.append(noisy)
+        types.append(kind)
+    return out, types

@@ -1,0 +1,149 @@
+"""Filter stage: re-threshold persisted scores (never re-scores) into kept / dropped shards, a report and plots.
+
+Flow: read ``scored-*`` shards (Arrow, column-wise) -> :func:`clcm.filtering.selection.select` over the whole
+corpus (keep-fraction and per-media rules are global decisions) -> for every input shard, a ``kept-*`` and a
+``dropped-*`` shard with ``keep``, ``reject_reason`` and ``nrf_selected`` set -> ``report.json``, PNG plots and
+``_manifest.json`` (``scored == kept + sum(dropped)``). This stage is a single pass of vectorised Arrow/numpy work
+and needs no Beam. An empty kept set is a logged warning (exit code 0), not an error: the dropped shards and the
+report say why every pair went.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from clcm.errors import InputError, OutputError, UsageError
+from clcm.filtering.report import build_report, write_plots, write_report
+from clcm.filtering.selection import SelectionConfig, select
+from clcm.schemas import Manifest, input_record, shard_name, write_manifest
+from clcm.schemas.io import SchemaError, parquet_files, read_table, write_table
+from clcm.schemas.tables import score_column, score_names_of, scored_pair_schema
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    """Settings of ``clcm-data filter``.
+
+    Args:
+        scored: directory of ``scored-*`` shards written by ``clcm-data score`` (or one scored file).
+        out_dir: output directory.
+        selection: the selection rules.
+        plots: write the PNG plots.
+    """
+
+    scored: str
+    out_dir: str
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    plots: bool = True
+
+
+def _read_scored(path: str) -> tuple[list[pa.Table], list[str]]:
+    p = Path(path)
+    try:
+        files = parquet_files(p, prefix="scored") if p.is_dir() else parquet_files(p)
+    except FileNotFoundError as exc:
+        raise InputError(str(exc)) from exc
+    if not files:
+        raise InputError(f"no scored shards (scored-*.parquet) in {path}; run `clcm-data score` first")
+    tables = []
+    names: list[str] | None = None
+    for f in files:
+        try:
+            t = read_table(f)
+        except SchemaError as exc:
+            raise InputError(str(exc)) from exc
+        if "noise_score" not in t.schema.names:
+            raise InputError(f"{f} is not a scored table (no noise_score column)")
+        n = score_names_of(t.schema)
+        if names is not None and n != names:
+            raise InputError(f"{f} has score columns {n}, other shards have {names}")
+        names = n
+        tables.append(t.cast(scored_pair_schema(n)))
+    return tables, names or []
+
+
+def run(config: FilterConfig) -> Manifest:
+    """Filter ``config.scored`` into ``config.out_dir``; returns the written manifest."""
+    start = time.perf_counter()
+    tables, names = _read_scored(config.scored)
+    sel_cfg = config.selection
+    missing = [r for r in sel_cfg.rules if r not in names]
+    if missing:
+        raise UsageError(f"hard rule on scorer(s) {missing} but the scored shards only have {names}")
+    if sel_cfg.keep_fraction is not None and not 0 < sel_cfg.keep_fraction <= 1:
+        raise UsageError(f"--keep-fraction must be in (0, 1], got {sel_cfg.keep_fraction}")
+    out = Path(config.out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output directory {out}: {exc}") from exc
+    whole = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    noise = whole.column("noise_score").to_numpy(zero_copy_only=False).astype(np.float64)
+    scores = {n: whole.column(score_column(n)).to_numpy(zero_copy_only=False).astype(np.float64) for n in names}
+    media = whole.column("media_id").to_pylist()
+    sel = select(noise, scores, media, sel_cfg)
+
+    schema = tables[0].schema
+    shards, offset = [], 0
+    for stale in [*out.glob("kept-*.parquet"), *out.glob("dropped-*.parquet")]:
+        stale.unlink()
+    for i, t in enumerate(tables):
+        rows = slice(offset, offset + t.num_rows)
+        offset += t.num_rows
+        keep = sel.keep[rows]
+        t = t.set_column(t.schema.get_field_index("keep"), "keep", pa.array(keep, pa.bool_()))
+        t = t.set_column(t.schema.get_field_index("reject_reason"), "reject_reason",
+                         pa.array(sel.reason[rows], pa.string()))  # fmt: skip
+        t = t.set_column(t.schema.get_field_index("nrf_selected"), "nrf_selected",
+                         pa.array(sel.nrf_selected[rows], pa.bool_()))  # fmt: skip
+        for prefix, mask in (("kept", keep), ("dropped", ~keep)):
+            rec = write_table(t.filter(pa.array(mask)), out / shard_name(prefix, i, len(tables)), schema)
+            shards.append(rec | {"table": f"scored_pairs/{prefix}"})
+
+    thresholds = {score_column(k): v for k, v in sel.rule_thresholds.items()}
+    if sel_cfg.threshold is not None:
+        thresholds["noise_score"] = sel_cfg.threshold
+    plot_scores = {"noise_score": noise, **{score_column(n): v for n, v in scores.items()}}
+    examples = {c: whole.column(c).to_pylist() for c in ("pair_id", "src_text", "tgt_text")}
+    cfg = asdict(config) | {"selection": asdict(sel_cfg) | {"rules": dict(sel_cfg.rules)}}
+    report = build_report(keep=sel.keep, reason=sel.reason, nrf_selected=sel.nrf_selected, scores=plot_scores,
+                          thresholds=thresholds, examples=examples, config=cfg["selection"])  # fmt: skip
+    plots = write_plots(out, plot_scores, thresholds, report) if config.plots else []
+    write_report(out, report)
+    if report["kept"] == 0:
+        log.warning("filter kept none of %d pairs (dropped: %s); loosen --threshold/--keep-fraction or the rules",
+                    report["scored"], report["dropped"])  # fmt: skip
+    manifest = Manifest(
+        command="filter",
+        config=cfg,
+        counts={
+            "scored": report["scored"],
+            "kept": report["kept"],
+            "dropped": report["dropped"],
+            "nrf_selected": report["nrf_selected"],
+        },  # fmt: skip
+        inputs=[input_record(f) for f in sorted(Path(config.scored).glob("scored-*.parquet"))]
+        if Path(config.scored).is_dir()
+        else [input_record(config.scored)],
+        shards=shards,
+        timings={"filter": round(time.perf_counter() - start, 3)},
+        extra={"report": "report.json", "plots": plots, "keep_rate": report["keep_rate"]},
+    )
+    write_manifest(out, manifest)
+    log.info("kept %d of %d pairs -> %s", report["kept"], report["scored"], out)
+    return manifest
+
+
+def describe(manifest: Manifest) -> dict[str, Any]:
+    """One-line summary for the CLI."""
+    c = manifest.counts
+    return {"scored": c["scored"], "kept": c["kept"], "dropped": c["dropped"], "nrf_selected": c["nrf_selected"]}

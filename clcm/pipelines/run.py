@@ -1,0 +1,224 @@
+"""`clcm-data run`: every stage from one config, idempotent, resumable and incremental.
+
+Flow: ``import -> translate -> score -> filter -> export``, each stage writing ``RUN_DIR/<stage>/`` with its
+``_manifest.json``. After a stage returns, the runner writes ``RUN_DIR/<stage>/_stage.json`` last: the stage's key
+and the sha256 of every file the stage wrote. A stage is *complete* only when that stamp exists, its key is the
+current key and every listed file is present with the same sha256; a complete stage is skipped. Anything else
+(no stamp: a run was killed or failed there; a changed key; a missing or altered file) clears the directory and
+re-runs the stage. Keys chain: ``key(stage) = hash(section, fingerprints, key(previous stage), sha256 of the
+previous stage's outputs)`` where the import fingerprint covers the input files' contents and the translate
+fingerprint the local model directories, so a changed config, input or model re-runs that stage and every stage
+after it, while a stage repaired to the same bytes leaves the stages after it alone.
+
+Incremental runs: the translate stage's content-addressed cache lives in ``RUN_DIR/cache`` (unless the config sets
+``cache_dir``), so re-running over a grown caption set translates only the new texts and writes the same rows a
+from-scratch run would. Crash safety: every shard is written temp-file + rename, and a stage without a stamp is
+never trusted. A lock file stops two runs from sharing one run directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import shutil
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clcm import __version__
+from clcm.errors import OutputError, UsageError
+from clcm.pipelines.run_config import STAGE_ORDER, RunConfig, StageSection
+from clcm.pipelines.run_stages import STAGES, StageContext
+from clcm.schemas import MANIFEST_NAME, config_hash, write_text_atomic
+from clcm.schemas.io import file_sha256
+
+STAMP_NAME = "_stage.json"
+LOCK_NAME = ".lock"
+RUN_LOG = "_run.json"
+
+
+@dataclass(frozen=True)
+class StageStatus:
+    """What the runner did with one stage: ``ran`` or ``skipped``, why, and the stage's manifest counts."""
+
+    stage: str
+    action: str
+    why: str
+    seconds: float = 0.0
+    counts: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def stage_key(section: StageSection, upstream_key: str | None, fingerprint: Mapping[str, Any]) -> str:
+    """The hash that decides whether a stage's outputs are still valid."""
+    return config_hash(
+        {
+            "stage": section.name,
+            "section": section.as_dict(),
+            "upstream": upstream_key,
+            "fingerprint": dict(fingerprint),
+            "clcm": __version__,
+        }
+    )
+
+
+def output_files(stage_dir: Path) -> dict[str, str]:
+    """``relative path -> sha256`` of every visible file a stage wrote (hidden temp files and the stamp excluded)."""
+    files = {}
+    for p in sorted(stage_dir.rglob("*")):
+        rel = p.relative_to(stage_dir)
+        if p.is_file() and not any(part.startswith(".") for part in rel.parts) and rel.name != STAMP_NAME:
+            files[rel.as_posix()] = file_sha256(p)
+    return files
+
+
+def check_complete(stage_dir: Path, key: str) -> str | None:
+    """None when the stage's outputs are complete for ``key``, else why it must (re-)run."""
+    stamp_path = stage_dir / STAMP_NAME
+    if not stage_dir.is_dir():
+        return "no previous output"
+    if not stamp_path.is_file():
+        return "previous run did not finish (no completion stamp)"
+    try:
+        stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "completion stamp unreadable"
+    if stamp.get("key") != key:
+        return "config, input or upstream changed"
+    if not (stage_dir / MANIFEST_NAME).is_file():
+        return "manifest missing"
+    for name, digest in stamp.get("files", {}).items():
+        path = stage_dir / name
+        if not path.is_file():
+            return f"output {name} missing"
+        if file_sha256(path) != digest:
+            return f"output {name} changed"
+    return None
+
+
+def outputs_digest(stage_dir: Path) -> dict[str, str]:
+    """The recorded sha256 of a complete stage's outputs, manifest excluded (it holds timestamps)."""
+    stamp = json.loads((stage_dir / STAMP_NAME).read_text(encoding="utf-8"))
+    return {k: v for k, v in stamp["files"].items() if k != MANIFEST_NAME}
+
+
+def clear_stage_dir(stage_dir: Path) -> None:
+    """Remove a stale or outdated stage directory and recreate it empty."""
+    try:
+        if stage_dir.exists():
+            shutil.rmtree(stage_dir)
+        stage_dir.mkdir(parents=True)
+    except OSError as exc:
+        raise OutputError(f"cannot write to {stage_dir}: {exc}") from None
+
+
+def write_stamp(stage_dir: Path, stage: str, key: str) -> None:
+    """Mark a stage complete (written last, atomically)."""
+    stamp = {"stage": stage, "key": key, "files": output_files(stage_dir)}
+    write_text_atomic(stage_dir / STAMP_NAME, json.dumps(stamp, indent=2, sort_keys=True) + "\n")
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``run_dir`` (released by the OS even when the process is killed)."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fh = open(run_dir / LOCK_NAME, "a+")  # noqa: SIM115 - held for the whole run
+    except OSError as exc:
+        raise OutputError(f"cannot write to run directory {run_dir}: {exc}") from None
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"another `clcm-data run` is using {run_dir}; wait for it to finish") from None
+        yield
+    finally:
+        fh.close()
+
+
+def _manifest_counts(stage_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((stage_dir / MANIFEST_NAME).read_text(encoding="utf-8")).get("counts", {})
+    except (OSError, ValueError):
+        return {}
+
+
+def run(
+    config: RunConfig,
+    *,
+    beam_args: Sequence[str] = (),
+    force: Sequence[str] = (),
+    on_status: Callable[[StageStatus], None] | None = None,
+) -> list[StageStatus]:
+    """Run (or skip) every configured stage in order.
+
+    Args:
+        config: the validated run config.
+        beam_args: Beam flags from the command line; they follow the config's ``beam_args`` and so win.
+        force: stage names to re-run even when complete (``all`` for every stage).
+        on_status: called with each stage's status as soon as it is known (progress display).
+
+    Returns:
+        One status per configured stage. Stage errors (ClcmError) propagate; that stage stays incomplete.
+    """
+    unknown = [f for f in force if f != "all" and f not in STAGE_ORDER]
+    if unknown:
+        raise UsageError(f"--force: unknown stage {unknown[0]!r}; stages are {', '.join(STAGE_ORDER)}")
+    run_dir = Path(config.run_dir)
+    statuses: list[StageStatus] = []
+    with run_lock(run_dir):
+        planned = []  # every section is validated before any stage runs
+        upstream: StageContext | None = None
+        for section in config.stages:
+            stage = STAGES[section.name]
+            ctx = StageContext(
+                run_dir=run_dir,
+                out=run_dir / section.name,
+                upstream=upstream,
+                beam_args=(*config.beam_args, *beam_args),
+                workers=config.workers,
+                cache_dir=config.translation_cache,
+            )
+            planned.append((section, stage, ctx, stage.build(section.as_dict(), ctx)))
+            upstream = ctx
+        upstream_key: str | None = None
+        upstream_ran = False
+        for section, stage, ctx, stage_config in planned:
+            key = stage_key(section, upstream_key, stage.fingerprint(stage_config, ctx))
+            why = check_complete(ctx.out, key)
+            if why == "config, input or upstream changed" and upstream_ran and ctx.upstream:
+                why = f"upstream {ctx.upstream.name} re-ran"
+            if why is None and ("all" in force or section.name in force):
+                why = "forced"
+            if why is None:
+                status = StageStatus(section.name, "skipped", "complete, unchanged", 0.0, _manifest_counts(ctx.out))
+            else:
+                t0 = time.perf_counter()
+                clear_stage_dir(ctx.out)
+                stage.execute(stage_config, ctx)
+                write_stamp(ctx.out, section.name, key)
+                seconds = round(time.perf_counter() - t0, 3)
+                status = StageStatus(section.name, "ran", why, seconds, _manifest_counts(ctx.out))
+            upstream_ran = status.action == "ran"
+            statuses.append(status)
+            if on_status:
+                on_status(status)
+            upstream_key = config_hash({"key": key, "outputs": outputs_digest(ctx.out)})
+        write_run_log(run_dir, config, statuses)
+    return statuses
+
+
+def write_run_log(run_dir: Path, config: RunConfig, statuses: Sequence[StageStatus]) -> None:
+    """``RUN_DIR/_run.json``: the last run's per-stage actions (a scheduler can read or archive it)."""
+    log = {
+        "config": config.source,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "stages": [dataclasses.asdict(s) for s in statuses],
+    }
+    write_text_atomic(run_dir / RUN_LOG, json.dumps(log, indent=2, sort_keys=True) + "\n")
+
+
+__all__ = ["StageStatus", "check_complete", "run", "stage_key"]

@@ -1,0 +1,187 @@
+"""The `clcm-data run` config: one YAML file describing every stage, validated into frozen dataclasses.
+
+Example (see ``examples/run-local.yaml``)::
+
+    run_dir: runs/nightly          # where each stage writes RUN_DIR/<stage>/ (``--run-dir`` overrides)
+    workers: 1                     # DirectRunner worker processes
+    beam_args: [--runner, DirectRunner]
+    import:    {format: multi30k, inputs: [data/multi30k], langs: [en], splits: [train]}
+    translate: {tgt_langs: [de, cs], model: models/opus-mt, backend: ct2}
+    score:     {...}               # keys of clcm.pipelines.score's config
+    filter:    {...}
+    export:    {format: nrccr}
+
+A section's keys are exactly the fields of that stage's own config dataclass (``ImportConfig``, ``TranslateConfig``,
+...), minus the paths the runner fills in (inputs from the upstream stage, the output directory); nested
+dataclasses (``translate.settings``) are YAML mappings. Any other key is a :class:`~clcm.errors.UsageError` naming
+the key and its section. Stages run in the order of :data:`STAGE_ORDER`; every stage but ``import`` is optional,
+and a stage needs the stage before it (export may follow any stage).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clcm.errors import InputError, UsageError
+
+STAGE_ORDER = ("import", "translate", "score", "filter", "export")
+TOP_LEVEL_KEYS = ("run_dir", "workers", "beam_args", "cache_dir", *STAGE_ORDER)
+
+
+@dataclass(frozen=True)
+class StageSection:
+    """One stage's section: its name and its options as given (lists made tuples), sorted by key."""
+
+    name: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.options)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A whole run.
+
+    Args:
+        run_dir: the run directory (one sub-directory per stage, plus ``cache/``).
+        stages: the configured stages, in run order.
+        workers: DirectRunner worker processes (1 = in-process; outputs do not depend on it).
+        beam_args: Beam pipeline flags for the Beam stages; flags on the command line come after and win.
+        cache_dir: translation cache root; None = ``RUN_DIR/cache`` (so re-runs translate only new captions).
+        source: the config file this was read from (for messages).
+    """
+
+    run_dir: str
+    stages: tuple[StageSection, ...]
+    workers: int = 1  # in-process is fastest for small runs and has no process start-up cost
+    beam_args: tuple[str, ...] = ()
+    cache_dir: str | None = None
+    source: str = "<config>"
+
+    def stage(self, name: str) -> StageSection | None:
+        return next((s for s in self.stages if s.name == name), None)
+
+    @property
+    def translation_cache(self) -> str:
+        return self.cache_dir or str(Path(self.run_dir) / "cache")
+
+
+def _freeze(value: Any) -> Any:
+    """Lists become tuples (recursively) so configs are hashable and dataclass-friendly."""
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, Mapping):
+        return {str(k): _freeze(v) for k, v in value.items()}
+    return value
+
+
+def check_keys(given: Mapping[str, Any], allowed: typing.Iterable[str], section: str) -> None:
+    """Raise UsageError naming the first key of ``given`` not in ``allowed``."""
+    allowed = tuple(allowed)
+    for key in given:
+        if key not in allowed:
+            raise UsageError(f"unknown key {key!r} in section {section!r}; allowed: {', '.join(sorted(allowed))}")
+
+
+def build_dataclass(cls: type, values: Mapping[str, Any], section: str, fixed: Mapping[str, Any] | None = None) -> Any:
+    """Build ``cls`` from a config section plus runner-set ``fixed`` fields; nested dataclasses from mappings.
+
+    Raises:
+        UsageError: an unknown key, a key the runner sets itself, a missing required key, or a bad value.
+    """
+    fixed = fixed or {}
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    check_keys(values, [n for n in names if n not in fixed], section)
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        sub = hints.get(key)
+        if dataclasses.is_dataclass(sub) and isinstance(value, Mapping):
+            value = build_dataclass(sub, value, f"{section}.{key}")
+        kwargs[key] = value
+    kwargs.update(fixed)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a required field is missing
+        raise UsageError(f"section {section!r}: {exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"section {section!r}: {exc}") from None
+
+
+def parse_run_config(data: Any, *, run_dir: str | None = None, source: str = "<config>") -> RunConfig:
+    """Validate a parsed YAML mapping into a RunConfig (section contents are checked by :mod:`clcm.pipelines.run`).
+
+    Args:
+        data: the parsed YAML document.
+        run_dir: overrides the config's ``run_dir``.
+        source: the config's path, for messages.
+    """
+    if not isinstance(data, Mapping):
+        raise UsageError(f"{source}: a run config must be a mapping of sections, got {type(data).__name__}")
+    check_keys(data, TOP_LEVEL_KEYS, "top level")
+    run_dir = run_dir or data.get("run_dir")
+    if not run_dir:
+        raise UsageError(f"{source}: no run directory: set `run_dir:` in the config or pass --run-dir")
+    stages = []
+    for name in STAGE_ORDER:
+        if data.get(name) is None:
+            continue
+        section = data[name]
+        if not isinstance(section, Mapping):
+            raise UsageError(f"section {name!r} must be a mapping, got {type(section).__name__}")
+        stages.append(StageSection(name, tuple(sorted(_freeze(section).items()))))
+    names = [s.name for s in stages]
+    if "import" not in names:
+        raise UsageError(f"{source}: the run config needs an `import:` section")
+    for name in names:
+        i = STAGE_ORDER.index(name)
+        if name not in ("import", "export") and STAGE_ORDER[i - 1] not in names:
+            raise UsageError(f"section {name!r} needs the {STAGE_ORDER[i - 1]!r} section before it")
+    workers = data.get("workers", 1)
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise UsageError(f"`workers` must be a positive integer, got {workers!r}")
+    beam_args = data.get("beam_args") or ()
+    if not isinstance(beam_args, list | tuple) or not all(isinstance(a, str) for a in beam_args):
+        raise UsageError("`beam_args` must be a list of strings, e.g. [--runner, FlinkRunner]")
+    cache_dir = data.get("cache_dir")
+    return RunConfig(
+        run_dir=str(run_dir),
+        stages=tuple(stages),
+        workers=workers,
+        beam_args=tuple(beam_args),
+        cache_dir=str(cache_dir) if cache_dir else None,
+        source=source,
+    )
+
+
+def load_run_config(path: str | Path, *, run_dir: str | None = None) -> RunConfig:
+    """Read and validate a YAML run config; relative paths in it stay relative to the working directory."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read run config {path}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path} is not valid YAML: {exc}") from None
+    return parse_run_config(data, run_dir=run_dir, source=str(path))
+
+
+__all__ = [
+    "STAGE_ORDER",
+    "RunConfig",
+    "StageSection",
+    "build_dataclass",
+    "check_keys",
+    "load_run_config",
+    "parse_run_config",
+]

@@ -1,0 +1,226 @@
+"""The stages `clcm-data run` orchestrates: how each builds its own config from a run-config section and runs.
+
+Each :class:`Stage` adapter knows three things about one stage: which config dataclass its section fills (the
+runner sets the paths: inputs come from the previous stage's directory, outputs go to ``RUN_DIR/<stage>``), what
+besides its section decides its outputs (``fingerprint``: input file contents, local model directories), and how
+to run it. The stage libraries are imported lazily, so a run config validates without Beam or torch loaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clcm.errors import UsageError
+from clcm.pipelines.run_config import build_dataclass
+from clcm.schemas import check_lang
+from clcm.schemas.io import file_sha256, parquet_files
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """Where a stage runs: the run directory, its own output directory and the previous stage's context."""
+
+    run_dir: Path
+    out: Path
+    upstream: StageContext | None
+    beam_args: tuple[str, ...]
+    workers: int
+    cache_dir: str
+
+    @property
+    def name(self) -> str:
+        return self.out.name
+
+
+def tree_digest(paths: Sequence[str]) -> dict[str, Any]:
+    """Content fingerprint of local inputs: ``path -> sha256`` (over every file of a directory; missing: None)."""
+    out: dict[str, Any] = {}
+    for raw in paths:
+        p = Path(raw)
+        if p.is_file():
+            out[raw] = file_sha256(p)
+        elif p.is_dir():
+            h = hashlib.sha256()
+            for f in sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")):
+                h.update(f.relative_to(p).as_posix().encode() + b"\0" + file_sha256(f).encode())
+            out[raw] = h.hexdigest()
+        else:
+            out[raw] = None  # remote or missing: the stage itself reports a missing input
+    return out
+
+
+class Stage(ABC):
+    """One stage of a run."""
+
+    name: str
+
+    @abstractmethod
+    def build(self, section: Mapping[str, Any], ctx: StageContext) -> Any:
+        """The stage's own config object (raises UsageError on unknown keys or bad values)."""
+
+    def fingerprint(self, config: Any, ctx: StageContext) -> dict[str, Any]:
+        """What besides the section and upstream decides the outputs (default: nothing)."""
+        return {}
+
+    @abstractmethod
+    def execute(self, config: Any, ctx: StageContext) -> None:
+        """Run the stage into ``ctx.out`` (an empty directory); it writes ``_manifest.json``."""
+
+
+def _require_upstream(ctx: StageContext, stage: str) -> StageContext:
+    if ctx.upstream is None:
+        raise UsageError(f"section {stage!r} needs a stage before it")
+    return ctx.upstream
+
+
+class ImportStage(Stage):
+    name = "import"
+
+    def build(self, section: Mapping[str, Any], ctx: StageContext) -> Any:
+        from clcm.formats.importer import ImportConfig
+
+        config = build_dataclass(ImportConfig, section, "import", {"out": str(ctx.out), "overwrite": True})
+        if isinstance(config.inputs, str):
+            config = dataclasses.replace(config, inputs=(config.inputs,))
+        config.validate()
+        return config
+
+    def fingerprint(self, config: Any, ctx: StageContext) -> dict[str, Any]:
+        return {"inputs": tree_digest(list(config.inputs))}
+
+    def execute(self, config: Any, ctx: StageContext) -> None:
+        from clcm.formats.importer import run_import
+
+        run_import(config)
+
+
+class TranslateStage(Stage):
+    name = "translate"
+
+    def build(self, section: Mapping[str, Any], ctx: StageContext) -> Any:
+        from clcm.pipelines.translate import TranslateConfig
+
+        up = _require_upstream(ctx, self.name)
+        fixed = {"inputs": (str(up.out),), "out_dir": str(ctx.out), "cache_dir": ctx.cache_dir, "workers": ctx.workers}
+        config = build_dataclass(TranslateConfig, section, "translate", fixed)
+        if isinstance(config.tgt_langs, str):
+            config = dataclasses.replace(config, tgt_langs=(config.tgt_langs,))
+        if not config.tgt_langs:
+            raise UsageError("section 'translate': tgt_langs is empty; name at least one target language")
+        for lang in (config.src_lang, *config.tgt_langs):
+            try:
+                check_lang(lang)
+            except ValueError as exc:
+                raise UsageError(f"section 'translate': {exc}") from None
+        return config
+
+    def fingerprint(self, config: Any, ctx: StageContext) -> dict[str, Any]:
+        models = {m for m in (config.model, config.bt_model) if m and os.path.isdir(m)}
+        return {"models": tree_digest(sorted(models))}
+
+    def execute(self, config: Any, ctx: StageContext) -> None:
+        from clcm.pipelines.translate_run import run
+
+        up = _require_upstream(ctx, self.name)
+        if not parquet_files(up.out, "captions-"):
+            raise UsageError(f"nothing to translate: {up.out} holds no caption shards")
+        config = dataclasses.replace(config, inputs=tuple(str(p) for p in parquet_files(up.out, "captions-")))
+        run(config, ctx.beam_args)
+
+
+def link_shards(src_dir: Path, prefix: str, staging: Path, as_prefix: str) -> Path:
+    """Hard-link (or copy) ``src_dir``'s ``{prefix}*`` shards into a fresh ``staging`` dir as ``{as_prefix}NNNNN``.
+
+    Some stage readers take "every Parquet file of a directory"; staging hands them exactly the right shards.
+    """
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    for i, shard in enumerate(parquet_files(src_dir, prefix)):
+        target = staging / f"{as_prefix}{i:05d}.parquet"
+        try:
+            os.link(shard, target)
+        except OSError:
+            shutil.copyfile(shard, target)
+    return staging
+
+
+class ScoreStage(Stage):
+    """Score the translate stage's pair shards (its ``pairs-*``, not its rejects)."""
+
+    name = "score"
+
+    def build(self, section: Mapping[str, Any], ctx: StageContext) -> Any:
+        from clcm.pipelines.score import ScoreConfig
+
+        up = _require_upstream(ctx, self.name)
+        fixed = {"inputs": str(up.out), "out_dir": str(ctx.out), "workers": ctx.workers}
+        config = build_dataclass(ScoreConfig, section, "score", fixed)
+        if isinstance(config.scorers, str):
+            config = dataclasses.replace(config, scorers=(config.scorers,))
+        return config
+
+    def fingerprint(self, config: Any, ctx: StageContext) -> dict[str, Any]:
+        local = config.embedder and os.path.isdir(config.embedder)
+        return {"embedder": tree_digest([config.embedder]) if local else None}
+
+    def execute(self, config: Any, ctx: StageContext) -> None:
+        from clcm.pipelines.score import run
+
+        up = _require_upstream(ctx, self.name)
+        staging = link_shards(up.out, "pairs-", ctx.run_dir / ".staging" / self.name, "pairs-")
+        run(dataclasses.replace(config, inputs=str(staging)), ctx.beam_args)
+
+
+class FilterStage(Stage):
+    name = "filter"
+
+    def build(self, section: Mapping[str, Any], ctx: StageContext) -> Any:
+        from clcm.pipelines.filter import FilterConfig
+
+        up = _require_upstream(ctx, self.name)
+        return build_dataclass(FilterConfig, section, "filter", {"scored": str(up.out), "out_dir": str(ctx.out)})
+
+    def execute(self, config: Any, ctx: StageContext) -> None:
+        from clcm.pipelines.filter import run
+
+        run(config)
+
+
+class ExportStage(Stage):
+    """Export the last stage's rows; filter output (``kept-*``) is staged as ``pairs-*`` for the exporter."""
+
+    name = "export"
+
+    def build(self, section: Mapping[str, Any], ctx: StageContext) -> Any:
+        from clcm.formats.export import ExportConfig
+
+        up = _require_upstream(ctx, self.name)
+        return build_dataclass(ExportConfig, section, "export", {"input": str(up.out), "out": str(ctx.out)})
+
+    def execute(self, config: Any, ctx: StageContext) -> None:
+        from clcm.formats.export import run_export
+
+        up = _require_upstream(ctx, self.name)
+        if up.name in ("score", "filter"):  # scored rows are pair rows plus scores
+            prefix = "kept-" if up.name == "filter" else "scored-"
+            staging = link_shards(up.out, prefix, ctx.run_dir / ".staging" / self.name, "pairs-")
+            config = dataclasses.replace(config, input=str(staging))
+        run_export(config)
+
+
+STAGES: dict[str, Stage] = {
+    "import": ImportStage(),
+    "translate": TranslateStage(),
+    "score": ScoreStage(),
+    "filter": FilterStage(),
+    "export": ExportStage(),
+}

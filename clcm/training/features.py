@@ -1,0 +1,145 @@
+"""Visual feature stores joined on media id: ``.npy`` + id list, BigFile directories, and Parquet.
+
+A spec is a path: ``X.npy`` (ids from ``X.ids.txt``/``X.txt`` next to it, or ``X.npy:IDS.txt``), a BigFile
+directory (``feature.bin``/``id.txt``/``shape.txt``, optional ``video2frames.txt``), or a Parquet file with
+``media_id`` and a list ``vector`` column. Several specs can be joined with commas (e.g. train,val,test files).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from clcm.errors import InputError
+
+
+class FeatureStore:
+    """media id -> feature: an (D,) vector, or a (T, D) frame sequence when ``frames`` is set."""
+
+    def __init__(self, matrix: np.ndarray, ids: Sequence[str], frames: dict[str, list[str]] | None = None) -> None:
+        if matrix.ndim != 2 or matrix.shape[0] != len(ids):
+            raise InputError(f"feature matrix {matrix.shape} does not match {len(ids)} ids")
+        self.matrix = matrix
+        self.row = {m: i for i, m in enumerate(ids)}
+        self.frames = frames
+        self.dim = int(matrix.shape[1])
+
+    @property
+    def is_frames(self) -> bool:
+        return self.frames is not None
+
+    def media_ids(self) -> list[str]:
+        return list(self.frames) if self.frames is not None else list(self.row)
+
+    def missing(self, media_ids: Sequence[str]) -> list[str]:
+        keys = self.frames if self.frames is not None else self.row
+        return sorted({m for m in media_ids if m not in keys})
+
+    def check(self, media_ids: Sequence[str], what: str) -> None:
+        """Raise InputError with the count (and examples) of media ids that have no features."""
+        missing = self.missing(media_ids)
+        if missing:
+            raise InputError(f"{len(missing)} media id(s) of {what} have no visual features, e.g. {missing[:5]}")
+
+    def get(self, media_id: str, max_frames: int = 64) -> np.ndarray:
+        if self.frames is None:
+            return np.asarray(self.matrix[self.row[media_id]], dtype=np.float32)
+        rows = [self.row[f] for f in self.frames[media_id][:max_frames]]
+        return np.asarray(self.matrix[rows], dtype=np.float32)
+
+    def merged(self, other: FeatureStore) -> FeatureStore:
+        if self.dim != other.dim or self.is_frames != other.is_frames:
+            raise InputError(f"cannot join feature stores of dims {self.dim} and {other.dim}")
+        ids = list(self.row) + [m for m in other.row if m not in self.row]
+        extra = [other.row[m] for m in ids[len(self.row) :]]
+        matrix = np.concatenate([np.asarray(self.matrix), np.asarray(other.matrix)[extra]])
+        frames = None if self.frames is None else {**self.frames, **(other.frames or {})}
+        return FeatureStore(matrix, ids, frames)
+
+
+def _read_ids(path: Path) -> list[str]:
+    return path.read_bytes().decode("ISO-8859-1").split()
+
+
+def read_bigfile(directory: Path) -> FeatureStore:
+    """BigFile: ``shape.txt`` "N D", ``id.txt`` (whitespace-separated ids), ``feature.bin`` (float32, N x D)."""
+    try:
+        n, d = (int(x) for x in (directory / "shape.txt").read_text().split())
+        ids = _read_ids(directory / "id.txt")
+        matrix = np.memmap(directory / "feature.bin", dtype=np.float32, mode="r", shape=(n, d))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{directory}: not a readable BigFile ({exc})") from exc
+    if len(ids) != n:
+        raise InputError(f"{directory}: id.txt has {len(ids)} ids but shape.txt says {n}")
+    frames = None
+    v2f = directory / "video2frames.txt"
+    if v2f.is_file():
+        try:
+            frames = ast.literal_eval(v2f.read_text(encoding="utf-8"))
+        except (ValueError, SyntaxError) as exc:
+            raise InputError(f"{v2f}: not a Python dict literal ({exc})") from exc
+        if not isinstance(frames, dict):
+            raise InputError(f"{v2f}: expected a dict of video id -> frame ids")
+        store = FeatureStore(matrix, ids, {str(k): [str(f) for f in v] for k, v in frames.items()})
+        unknown = sorted({f for fs in store.frames.values() for f in fs if f not in store.row})  # type: ignore[union-attr]
+        if unknown:
+            raise InputError(f"{v2f}: {len(unknown)} frame id(s) not in id.txt, e.g. {unknown[:5]}")
+        return store
+    return FeatureStore(matrix, ids)
+
+
+def read_npy(path: Path, ids_path: Path | None) -> FeatureStore:
+    if ids_path is None:
+        for cand in (path.with_suffix(".ids.txt"), path.with_suffix(".txt")):
+            if cand.is_file():
+                ids_path = cand
+                break
+        else:
+            raise InputError(
+                f"{path}: no id list found (give it as {path}:IDS.txt or put {path.stem}.ids.txt beside it)"
+            )
+    try:
+        matrix = np.load(path, mmap_mode="r")
+        ids = [line.strip() for line in ids_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read features {path} / {ids_path}: {exc}") from exc
+    return FeatureStore(matrix, ids)
+
+
+def read_parquet(path: Path) -> FeatureStore:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path, columns=["media_id", "vector"])
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(f"{path}: need Parquet columns media_id and vector ({exc})") from exc
+    ids = table.column("media_id").to_pylist()
+    vectors = table.column("vector").combine_chunks()
+    matrix = np.asarray(vectors.flatten().to_numpy(zero_copy_only=False), dtype=np.float32).reshape(len(ids), -1)
+    return FeatureStore(matrix, ids)
+
+
+def load_features(spec: str) -> FeatureStore:
+    """Load and join the comma-separated feature specs (see the module docstring)."""
+    store: FeatureStore | None = None
+    for part in (p.strip() for p in spec.split(",") if p.strip()):
+        ids_path = None
+        if ".npy:" in part:
+            part, ids = part.split(".npy:", 1)
+            part, ids_path = part + ".npy", Path(ids)
+        path = Path(part)
+        if path.is_dir():
+            one = read_bigfile(path)
+        elif path.suffix == ".npy" and path.is_file():
+            one = read_npy(path, ids_path)
+        elif path.suffix == ".parquet" and path.is_file():
+            one = read_parquet(path)
+        else:
+            raise InputError(f"feature spec {part!r}: not a .npy file, a .parquet file or a BigFile directory")
+        store = one if store is None else store.merged(one)
+    if store is None:
+        raise InputError("no visual features given (--features)")
+    return store
