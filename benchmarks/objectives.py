@@ -165,7 +165,8 @@ def common_options(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def train_eval(name: str, root: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     from clcm.training.config import TrainConfig
-    from clcm.training.trainer import evaluate_checkpoint, train
+    from clcm.training.evaluation import evaluate_checkpoint
+    from clcm.training.trainer import train
 
     out = work / name
     cfg = TrainConfig(

@@ -56,7 +56,10 @@ class Combiner:
         return np.nan_to_num(x, nan=0.0, posinf=8.0, neginf=-8.0).clip(-8.0, 8.0)
 
     def predict(self, scores: Mapping[str, np.ndarray]) -> np.ndarray:
-        """P(noisy) per pair (float32) from ``{scorer name: scores}``."""
+        """P(noisy) per pair (float32) from ``{scorer name: scores}``; NaN when no combinable scorer ran."""
+        if not self.names:
+            n = len(next(iter(scores.values()))) if scores else 0
+            return np.full(n, np.nan, dtype=np.float32)
         x = self._standardise(scores)
         if self.kind == "mlp":
             p = {k: np.asarray(v) for k, v in self.params.items()}
@@ -132,6 +135,8 @@ def fit_combiner(
         noise_types: the corruption type of each noisy row (only recorded in ``info``).
     """
     names = sorted(clean)
+    if not names:
+        return Combiner([], [], [], [], info={"clean": 0, "noisy": 0, "note": "no combinable scorer"})
     x_clean = np.stack([np.asarray(clean[n], dtype=np.float64) for n in names], axis=1)
     x_noisy = np.stack([np.asarray(noisy[n], dtype=np.float64) for n in names], axis=1)
     x_all = np.concatenate([x_clean, x_noisy])

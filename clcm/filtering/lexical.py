@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -31,6 +33,10 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 NULL = 0  # id of the NULL word in every source vocabulary
 UNSEEN_LOGP = np.log(1e-7)  # log-prob of a word pair never seen together in training
 REAL_FLOOR = -20.0  # best real-word log-prob of a word with no candidate at all
+# Measured on benchmarks/filter_quality.py (Multi30K en-cs): 4-character stems beat 0/5/6 (inflected Czech forms
+# merge) and 5 folds beat 2 (each model sees 80% of the corpus).
+DEFAULT_STEM = 4
+DEFAULT_FOLDS = 5
 TYPICAL_PRIOR = 2.0  # pseudo-count pulling a rare word's typical best log-prob towards the corpus mean
 
 
@@ -151,15 +157,23 @@ def fit_direction(src_ids: list[np.ndarray], tgt_ids: list[np.ndarray], n_e: int
 class LexicalModel:
     """IBM Model 1 in both directions; :meth:`features` gives per-pair lexical-fit features."""
 
-    def __init__(self, src_vocab: Vocab, tgt_vocab: Vocab, s2t: Direction, t2s: Direction, cov_floor: float) -> None:
+    def __init__(
+        self, src_vocab: Vocab, tgt_vocab: Vocab, s2t: Direction, t2s: Direction, cov_floor: float, stem: int = 0
+    ) -> None:
         self.src_vocab, self.tgt_vocab, self.s2t, self.t2s = src_vocab, tgt_vocab, s2t, t2s
-        self.cov_floor = cov_floor
+        self.cov_floor, self.stem = cov_floor, stem
         self.fit_seconds = 0.0
         self._last: tuple[tuple, dict[str, np.ndarray]] | None = None  # the lexical scorers share one batch
 
     @classmethod
     def fit(
-        cls, src_texts: Sequence[str], tgt_texts: Sequence[str], *, iters: int = 6, cov_floor: float = 0.05
+        cls,
+        src_texts: Sequence[str],
+        tgt_texts: Sequence[str],
+        *,
+        iters: int = 6,
+        cov_floor: float = 0.05,
+        stem: int = DEFAULT_STEM,
     ) -> LexicalModel:
         """Fit both directions on parallel texts (duplicates are fine; nothing is labelled).
 
@@ -167,11 +181,12 @@ class LexicalModel:
             src_texts, tgt_texts: aligned sentences.
             iters: EM iterations (IBM-1 converges in about 5 on captions).
             cov_floor: a word counts as unexplained when its best translation probability is below this.
+            stem: cut words to this many characters (0: whole words); see :func:`words`.
         """
         start = time.perf_counter()
         src_vocab, tgt_vocab = Vocab(), Vocab()
-        src_ids = src_vocab.add_all([words(s) for s in src_texts])
-        tgt_ids = tgt_vocab.add_all([words(t) for t in tgt_texts])
+        src_ids = src_vocab.add_all([words(s, stem) for s in src_texts])
+        tgt_ids = tgt_vocab.add_all([words(t, stem) for t in tgt_texts])
         s2t = fit_direction(src_ids, tgt_ids, len(src_vocab), len(tgt_vocab), iters)
         t2s = fit_direction(tgt_ids, src_ids, len(tgt_vocab), len(src_vocab), iters)
         for direction, e_ids, f_ids in ((s2t, src_ids, tgt_ids), (t2s, tgt_ids, src_ids)):
@@ -180,7 +195,7 @@ class LexicalModel:
             counts = np.bincount(f_words, minlength=direction.n_f)
             sums = np.bincount(f_words, weights=best_real, minlength=direction.n_f)
             direction.typical = ((sums + TYPICAL_PRIOR * prior) / (counts + TYPICAL_PRIOR)).astype(np.float32)
-        model = cls(src_vocab, tgt_vocab, s2t, t2s, cov_floor)
+        model = cls(src_vocab, tgt_vocab, s2t, t2s, cov_floor, stem)
         model.fit_seconds = time.perf_counter() - start
         return model
 
@@ -189,8 +204,8 @@ class LexicalModel:
         key = (tuple(src_texts), tuple(tgt_texts))
         if self._last is not None and self._last[0] == key:
             return self._last[1]
-        src_ids = self.src_vocab.lookup([words(s) for s in src_texts])
-        tgt_ids = self.tgt_vocab.lookup([words(t) for t in tgt_texts])
+        src_ids = self.src_vocab.lookup([words(s, self.stem) for s in src_texts])
+        tgt_ids = self.tgt_vocab.lookup([words(t, self.stem) for t in tgt_texts])
         out: dict[str, np.ndarray] = {}
         for tag, direction, e_ids, f_ids in (("s2t", self.s2t, src_ids, tgt_ids), ("t2s", self.t2s, tgt_ids, src_ids)):
             out.update({f"{k}_{tag}": v for k, v in self._direction_features(direction, e_ids, f_ids).items()})
@@ -217,15 +232,18 @@ class LexicalModel:
             n_e_per_occ = np.bincount(occ, minlength=n_occ)
             tok_ll = best + np.log(total) - np.log(n_e_per_occ)
             sent_of_occ = np.repeat(np.arange(n), [len(f) for f in f_ids])
-            has = np.array([len(f) > 0 for f in f_ids])
-            lens = np.bincount(sent_of_occ, minlength=n).astype(np.float64)
-            sum_ll = np.bincount(sent_of_occ, weights=tok_ll, minlength=n)
-            mins = np.full(n, np.inf)
-            np.minimum.at(mins, sent_of_occ, best)
-            low = np.bincount(sent_of_occ, weights=(best < np.log(self.cov_floor)).astype(float), minlength=n)
             best_real, f_words, _ = _best_per_word(direction, e_ids, f_ids)
+            # Words the model never saw (possible only when scoring text it was not fitted on) carry no evidence
+            # either way: they are left out of every feature instead of looking untranslatable.
+            known = (f_words >= 0).astype(np.float64)
+            lens = np.bincount(sent_of_occ, weights=known, minlength=n)
+            has = lens > 0
+            sum_ll = np.bincount(sent_of_occ, weights=tok_ll * known, minlength=n)
+            mins = np.full(n, np.inf)
+            np.minimum.at(mins, sent_of_occ, np.where(known > 0, best, np.inf))
+            low = np.bincount(sent_of_occ, weights=(best < np.log(self.cov_floor)) * known, minlength=n)
             typical = direction.typical[np.maximum(f_words, 0)] if direction.typical is not None else best_real
-            shortfall = np.where(f_words >= 0, np.maximum(typical - best_real, 0.0), 0.0)  # unknown words: no info
+            shortfall = np.where(known > 0, np.maximum(typical - best_real, 0.0), 0.0)
             gaps = np.zeros(n)
             np.maximum.at(gaps, sent_of_occ, shortfall)
             gap[has] = gaps[has].astype(np.float32)
@@ -235,27 +253,103 @@ class LexicalModel:
         return {"mean": mean, "min": worst, "cov": cov, "gap": gap}
 
     # Persistence: one .npz with both vocabularies and both tables.
+    def clear_cache(self) -> None:
+        self._last = None
+
+    def to_arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        arrays = {
+            "src_vocab": np.array(self.src_vocab.items[1:], dtype=object),
+            "tgt_vocab": np.array(self.tgt_vocab.items[1:], dtype=object),
+            "s2t_keys": self.s2t.keys,
+            "s2t_logp": self.s2t.logp,
+            "t2s_keys": self.t2s.keys,
+            "t2s_logp": self.t2s.logp,
+            "s2t_typical": self.s2t.typical,
+            "t2s_typical": self.t2s.typical,
+            "cov_floor": np.float64(self.cov_floor),
+            "stem": np.int64(self.stem),
+        }
+        return {prefix + k: v for k, v in arrays.items()}
+
+    @classmethod
+    def from_arrays(cls, z: Any, prefix: str = "") -> LexicalModel:
+        src_vocab, tgt_vocab = Vocab(list(z[prefix + "src_vocab"])), Vocab(list(z[prefix + "tgt_vocab"]))
+        s2t = Direction(z[prefix + "s2t_keys"], z[prefix + "s2t_logp"], len(tgt_vocab), z[prefix + "s2t_typical"])
+        t2s = Direction(z[prefix + "t2s_keys"], z[prefix + "t2s_logp"], len(src_vocab), z[prefix + "t2s_typical"])
+        return cls(src_vocab, tgt_vocab, s2t, t2s, float(z[prefix + "cov_floor"]), int(z[prefix + "stem"]))
+
     def save(self, path: str | Path) -> None:
-        np.savez_compressed(
-            path,
-            src_vocab=np.array(self.src_vocab.items[1:], dtype=object),
-            tgt_vocab=np.array(self.tgt_vocab.items[1:], dtype=object),
-            s2t_keys=self.s2t.keys,
-            s2t_logp=self.s2t.logp,
-            t2s_keys=self.t2s.keys,
-            t2s_logp=self.t2s.logp,
-            s2t_typical=self.s2t.typical,
-            t2s_typical=self.t2s.typical,
-            cov_floor=np.float64(self.cov_floor),
-        )
+        np.savez_compressed(path, **self.to_arrays())
 
     @classmethod
     def load(cls, path: str | Path) -> LexicalModel:
         with np.load(path, allow_pickle=True) as z:
-            src_vocab, tgt_vocab = Vocab(list(z["src_vocab"])), Vocab(list(z["tgt_vocab"]))
-            s2t = Direction(z["s2t_keys"], z["s2t_logp"], len(tgt_vocab), z["s2t_typical"])
-            t2s = Direction(z["t2s_keys"], z["t2s_logp"], len(src_vocab), z["t2s_typical"])
-            return cls(src_vocab, tgt_vocab, s2t, t2s, float(z["cov_floor"]))
+            return cls.from_arrays(z)
+
+
+def fold_of(src_text: str, folds: int) -> int:
+    """Cross-fitting fold of a pair, from its source text (corruptions of a pair keep its fold)."""
+    return zlib.crc32(src_text.encode("utf-8")) % folds
+
+
+class CrossFitLexical:
+    """K IBM-1 models, model k fitted on every pair outside fold k; a pair is scored by the model of its fold.
+
+    IBM-1 memorises the pairs it is fitted on: a seen pair looks far cleaner than an unseen one, whatever its
+    quality. Cross-fitting scores every pair (and every synthetic corruption the combiner trains on, which keeps
+    its source's fold) with a model that never saw that source sentence, so corpus pairs and synthetic noise are
+    scored alike and noisy corpus pairs cannot explain themselves away.
+    """
+
+    def __init__(self, models: Sequence[LexicalModel]) -> None:
+        self.models = list(models)
+        self.fit_seconds = sum(m.fit_seconds for m in self.models)
+        self._last: tuple[tuple, dict[str, np.ndarray]] | None = None
+
+    @classmethod
+    def fit(
+        cls, src_texts: Sequence[str], tgt_texts: Sequence[str], *, folds: int = DEFAULT_FOLDS, **kwargs: Any
+    ) -> CrossFitLexical:
+        """Fit ``folds`` models (kwargs go to :meth:`LexicalModel.fit`)."""
+        fold = np.array([fold_of(s, folds) for s in src_texts])
+        models = []
+        for k in range(folds):
+            idx = np.flatnonzero(fold != k)
+            models.append(LexicalModel.fit([src_texts[i] for i in idx], [tgt_texts[i] for i in idx], **kwargs))
+        return cls(models)
+
+    def features(self, src_texts: Sequence[str], tgt_texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """:meth:`LexicalModel.features`, each pair from the model that did not see its source."""
+        key = (tuple(src_texts), tuple(tgt_texts))
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
+        fold = np.array([fold_of(s, len(self.models)) for s in src_texts], dtype=np.int64)
+        out: dict[str, np.ndarray] = {}
+        for k, model in enumerate(self.models):
+            idx = np.flatnonzero(fold == k)
+            if not len(idx):
+                continue
+            part = model.features([src_texts[i] for i in idx], [tgt_texts[i] for i in idx])
+            for name, values in part.items():
+                out.setdefault(name, np.full(len(src_texts), np.nan, dtype=np.float32))[idx] = values
+        self._last = (key, out)
+        return out
+
+    def clear_cache(self) -> None:
+        self._last = None
+        for m in self.models:
+            m.clear_cache()
+
+    def save(self, path: str | Path) -> None:
+        arrays: dict[str, np.ndarray] = {"folds": np.int64(len(self.models))}
+        for k, m in enumerate(self.models):
+            arrays.update(m.to_arrays(f"fold{k}_"))
+        np.savez_compressed(path, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> CrossFitLexical:
+        with np.load(path, allow_pickle=True) as z:
+            return cls([LexicalModel.from_arrays(z, f"fold{k}_") for k in range(int(z["folds"]))])
 
 
 class LexicalScorer(Scorer):
@@ -266,15 +360,16 @@ class LexicalScorer(Scorer):
     features: ClassVar[tuple[str, ...]]
     reduce: ClassVar[str] = "mean"
 
-    def __init__(self, model: LexicalModel | str | Path | None = None) -> None:
+    def __init__(self, model: LexicalModel | CrossFitLexical | str | Path | None = None) -> None:
         if model is None:
-            raise ValueError(f"scorer {self.name} needs a fitted lexical model (LexicalModel or its .npz path)")
-        self.model = model if isinstance(model, LexicalModel) else _load_cached(str(model))
+            raise ValueError(f"scorer {self.name} needs a fitted lexical model (or the path of a saved one)")
+        self.model = model if isinstance(model, (LexicalModel, CrossFitLexical)) else _load_cached(str(model))
 
     def score(self, batch: PairBatch) -> np.ndarray:
         feats = self.model.features(column(batch, "src_text"), column(batch, "tgt_text"))
         stacked = np.stack([feats[f] for f in self.features])
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows (no words) stay NaN
             out = np.nanmean(stacked, axis=0) if self.reduce == "mean" else np.nanmin(stacked, axis=0)
         return out.astype(np.float32)
 
@@ -323,11 +418,13 @@ class LexicalGapTargetScorer(LexicalScorer):
     features = ("gap_s2t",)
 
 
-_MODELS: dict[str, LexicalModel] = {}
+_MODELS: dict[str, LexicalModel | CrossFitLexical] = {}
 
 
-def _load_cached(path: str) -> LexicalModel:
+def _load_cached(path: str) -> LexicalModel | CrossFitLexical:
     """One loaded model per path and process (Beam workers score many batches with it)."""
     if path not in _MODELS:
-        _MODELS[path] = LexicalModel.load(path)
+        with np.load(path, allow_pickle=True) as z:
+            crossfit = "folds" in z.files
+        _MODELS[path] = CrossFitLexical.load(path) if crossfit else LexicalModel.load(path)
     return _MODELS[path]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,6 @@ class ScorerSpec:
     lexical_model: str | None = None
     embedder: str | None = None
     device: str = "cpu"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def build(self) -> list[Scorer]:
         return build_scorers(self.names, lexical_model=self.lexical_model, embedder=self.embedder, device=self.device)

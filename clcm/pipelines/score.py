@@ -4,6 +4,7 @@ Flow:
 1. preflight (driver): read the pair shards' text columns, find which scorers have inputs (others are skipped with
    a logged note), fit the IBM-1 lexical model on the corpus and train the combiner on synthetic noise made from a
    sample of it; both are saved into the output directory (``lexical_model.npz``, ``combiner.json``);
+   (cross-fitted: every pair is scored by an IBM-1 model that never saw its source, see CrossFitLexical);
 2. Beam: shard files -> ``ReadPairBatches`` (record batches of ``batch_size`` rows: elements are batches, not
    rows) -> ``ScoreBatches`` (each worker builds the scorers once in ``setup``, like a RunInference model handler,
    and loads the saved models) -> ``WriteShards`` (deterministic ``scored-*`` shards keyed by ``pair_id``);
@@ -15,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import pyarrow.parquet as pq
 
 from clcm.errors import InputError, OutputError, UsageError
 from clcm.filtering.combiner import Combiner
-from clcm.filtering.lexical import LexicalModel
+from clcm.filtering.lexical import CrossFitLexical
 from clcm.filtering.registry import DEFAULT_SCORERS, LEXICAL_SCORERS, SCORERS
 from clcm.filtering.scoring import ScorerSpec, plan_scorers, score_batch, train_combiner
 from clcm.filtering.synthetic_noise import Pair
@@ -71,7 +72,6 @@ class ScoreConfig:
     combiner_pairs: int = 4000
     seed: int = 0
     workers: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _input_files(inputs: str) -> list[Path]:
@@ -179,7 +179,7 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
     lexical_path = None
     extra: dict[str, Any] = {"skipped_scorers": skipped}
     if any(n in LEXICAL_SCORERS for n in names):
-        model = LexicalModel.fit([p.src for p in pairs], [p.tgt for p in pairs])
+        model = CrossFitLexical.fit([p.src for p in pairs], [p.tgt for p in pairs])
         lexical_path = str(out / LEXICAL_FILE)
         model.save(lexical_path)
         extra["lexical_model"] = {"file": LEXICAL_FILE, "fit_seconds": round(model.fit_seconds, 2)}

@@ -86,3 +86,8 @@ def test_nrf_selection_uses_quality_scores_or_noise():
     assert sel.keep.tolist() == [True, True, True, False]
     assert sel.nrf_selected.tolist() == [False, True, True, False]  # top 2 of 3 kept by z(emb) + z(chrf)
     assert not (sel.nrf_selected & ~sel.keep).any()
+
+
+def test_combiner_without_combinable_scorers_gives_nan():
+    comb = fit_combiner({}, {}, {})
+    assert np.isnan(comb.predict({"mt_logprob": np.zeros(3)})).all()

@@ -17,7 +17,7 @@ LEX = ("lexical", "lexical_min", "lexical_cov", "lexical_gap_src", "lexical_gap_
 @pytest.fixture(scope="module")
 def model() -> LexicalModel:
     pairs = toy_pairs(400)
-    return LexicalModel.fit([p[0] for p in pairs], [p[1] for p in pairs])
+    return LexicalModel.fit([p[0] for p in pairs], [p[1] for p in pairs], stem=0)  # whole words: readable checks
 
 
 def _scores(model, src, tgt):
@@ -101,3 +101,21 @@ def test_embedding_scorers_with_tiny_bert(tiny_bert):
 def test_embedding_without_model_is_an_error_not_a_crash_later():
     with pytest.raises(ValueError, match="embedder"):
         build_scorers(("embedding",))
+
+
+def test_crossfit_scores_each_pair_with_a_model_that_never_saw_its_source(tmp_path):
+    from clcm.filtering.lexical import CrossFitLexical, fold_of
+
+    pairs = toy_pairs(300) + [("A purple zebra dances in the park.", "Fialová zebra tančí v parku.")]
+    src, tgt = [p[0] for p in pairs], [p[1] for p in pairs]
+    cf = CrossFitLexical.fit(src, tgt, folds=2, stem=0)
+    k = fold_of(src[-1], 2)
+    assert "zebra" not in cf.models[k].src_vocab.index and "zebra" in cf.models[1 - k].src_vocab.index
+    crossed = cf.features(src[-2:], tgt[-2:])  # routed per pair to the model of its own fold
+    for j, i in enumerate((len(src) - 2, len(src) - 1)):
+        own = cf.models[fold_of(src[i], 2)].features([src[i]], [tgt[i]])
+        assert all(crossed[name][j] == own[name][0] for name in own)
+    cf.save(tmp_path / "cf.npz")
+    again = CrossFitLexical.load(tmp_path / "cf.npz").features(src[:50], tgt[:50])
+    for name, values in cf.features(src[:50], tgt[:50]).items():
+        np.testing.assert_array_equal(values, again[name])
