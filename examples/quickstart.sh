@@ -24,3 +24,11 @@ $BIN/python -m clcm.testing.tiny_seq2seq "$MODELS"
 echo "== 3/5 translate en->cs and back-translate cs->en (Apache Beam, DirectRunner, ct2 backend)"
 $BIN/clcm-data translate -i "$OUT/captions" -o "$OUT/pairs" --lang cs \
   --model "$MODELS/marian-ct2" --bt-model "$MODELS/marian-ct2" --cache-dir "$OUT/cache"
+
+echo "== 4/5 score translation noise (rule, chrF-BT, MT log-prob and IBM-1 lexical scorers + learned combiner)"
+$BIN/clcm-data score -i "$OUT/pairs" -o "$OUT/scored"
+
+echo "== 5/5 filter: drop noisy pairs, keep the best caption of every image, mark NRF's selected subset"
+$BIN/clcm-data filter -i "$OUT/scored" -o "$OUT/filtered" --threshold 0.5 --min-per-media 1
+
+echo "done: pairs in $OUT/pairs, scores in $OUT/scored, selection + report.json + plots in $OUT/filtered"

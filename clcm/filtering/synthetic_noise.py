@@ -13,6 +13,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 CONTENT_MIN_CHARS = 4  # language-agnostic proxy for a content word: 4+ letters (function words are short)
+# Drops/swaps change ONE content word: the realistic MT omission / mistranslation, and the hardest case, so the
+# combiner learns the subtle single-word alignment signals (two-word changes are easy and dominated the old mix).
+CHANGED_WORDS = 1
 
 
 @dataclass(frozen=True)
@@ -80,22 +83,22 @@ def repetition_loop(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> 
 
 
 def word_drop(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> Pair:
-    """One or two content words are missing."""
+    """A content word is missing (``CHANGED_WORDS`` of them)."""
     t = p.tgt.split()
     pos = _content_positions(t)
     if len(t) < 3 or not pos:
         return truncated(p, pool, rng)
-    drop = set(rng.choice(pos, size=min(len(pos), int(rng.integers(1, 3))), replace=False).tolist())
+    drop = set(rng.choice(pos, size=min(len(pos), CHANGED_WORDS), replace=False).tolist())
     return replace(p, tgt=" ".join(w for i, w in enumerate(t) if i not in drop), bt=p.bt)
 
 
 def word_swap(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> Pair:
-    """One or two content words are replaced by content words of other captions (a wrong object/colour/...)."""
+    """A content word (``CHANGED_WORDS`` of them) is replaced by one of another caption (a wrong object/colour)."""
     t = p.tgt.split()
     pos = _content_positions(t)
     if not pos:
         return misaligned(p, pool, rng)
-    for i in rng.choice(pos, size=min(len(pos), int(rng.integers(1, 3))), replace=False):
+    for i in rng.choice(pos, size=min(len(pos), CHANGED_WORDS), replace=False):
         for _ in range(5):
             donor = pool[int(rng.integers(len(pool)))].tgt.split()
             cands = [w for w in donor if _is_content(w) and w.lower() != t[i].lower()]

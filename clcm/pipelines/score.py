@@ -74,11 +74,20 @@ class ScoreConfig:
     workers: int = 1
 
 
+# Shards that hold pair rows, by the stage that wrote them: translate/import, filter (kept), score.
+PAIR_SHARD_PREFIXES = ("pairs-", "kept-", "scored-")
+
+
 def _input_files(inputs: str) -> list[Path]:
     try:
         files = parquet_files(inputs)
     except FileNotFoundError as exc:
         raise InputError(str(exc)) from exc
+    if Path(inputs).is_dir():  # a translate/import/filter output dir also holds rejects or dropped shards
+        for prefix in PAIR_SHARD_PREFIXES:
+            if chosen := [f for f in files if f.name.startswith(prefix)]:
+                files = chosen
+                break
     if not files:
         raise InputError(f"no pair shards (*.parquet) in {inputs}")
     for f in files:
