@@ -13,8 +13,16 @@ The lexical model is fitted without labels and cross-fitted by source sentence e
 (CrossFitLexical: a pair and all its corruptions are scored by the fold model that never saw that source), on
 ``--lexical-fit``: ``train+all`` (default: train + every benchmark pair, as score fits on its input), ``train`` or
 ``train+val``. Without cross-fitting IBM-1 memorises clean pairs it was fitted on and the AUC measures "seen or not".
+Why not a plain transductive fit (one model on train + all benchmark pairs, clean and corrupted alike)? Here every
+val source appears 9 times (clean + 8 corruptions), 8 of them with the clean target's words, so a model fitted on
+them learns each val source's clean translation by majority vote - a redundancy no real corpus has (one target per
+source). Measured that way word_swap looked like 0.93 (lexical_min alone); cross-fitted it is ~0.70-0.80. The
+combiner's synthetic corruptions are also never in the fit, so they would be scored unlike the corpus pairs.
+Choices picked by looking at this benchmark (val): 4-letter stems, 5 folds, 12 EM iterations, the
+reliability-weighted ``gap`` feature, one-word synthetic drops/swaps (see clcm.filtering.lexical/synthetic_noise).
 Metrics: ROC-AUC overall and per type, recall at the threshold that rejects 3.3% of clean pairs, pairs/s per
-scorer (fresh scorer, one core), and the lexical fit time for train (29,000 pairs).
+scorer (fresh scorer after a one-pair warm-up that pays one-time imports, one core), and the lexical fit time
+for train (29,000 pairs).
 
 Usage: python benchmarks/filter_quality.py [--data DIR] [--limit N]
 """
@@ -139,7 +147,10 @@ def main() -> None:
     batch = {"src_text": src, "tgt_text": tgt, "bt_text": [None] * len(src)}
     batch |= {"src_lang": ["en"] * len(src), "tgt_lang": ["cs"] * len(src)}
     speed = {}
+    warm = {"src_text": train_en[:1], "tgt_text": train_cs[:1], "bt_text": [None]}
+    warm |= {"src_lang": ["en"], "tgt_lang": ["cs"]}
     for scorer in build_scorers(SCORER_NAMES, lexical_model=lexical):  # fresh scorers: caches start empty
+        scorer.score(warm)  # one-pair warm-up: one-time imports / tokenizer set-up (a Beam worker pays it once)
         lexical.clear_cache()  # each lexical scorer pays the full feature pass (they share it in the pipeline)
         t = time.perf_counter()
         scorer.score(batch)

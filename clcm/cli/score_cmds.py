@@ -46,6 +46,9 @@ def score_cmd(
     batch_size: Annotated[int, typer.Option(help="Pairs per Beam element.")] = 1024,
     shards: Annotated[int, typer.Option(help="Output shards (0 = one per 50,000 pairs).")] = 0,
     combiner_pairs: Annotated[int, typer.Option(help="Corpus pairs sampled to train the combiner.")] = 4000,
+    lexical_fit_pairs: Annotated[
+        int, typer.Option(help="Fit the IBM-1 model on at most this many pairs (a seeded sample; bounds memory).")
+    ] = 1_000_000,
     seed: Annotated[int, typer.Option(help="Seed of the combiner's synthetic noise and weights.")] = 0,
     workers: Annotated[int, typer.Option(help="DirectRunner worker processes.")] = 1,
 ) -> None:
@@ -60,7 +63,7 @@ def score_cmd(
     names = _scorer_list(scorers) or (DEFAULT_SCORERS + (EMBEDDING_SCORERS if embedder else ()))
     config = ScoreConfig(inputs=inputs, out_dir=out, scorers=names, embedder=embedder, device=device,
                          batch_size=batch_size, num_shards=shards or None, combiner_pairs=combiner_pairs,
-                         seed=seed, workers=workers)  # fmt: skip
+                         lexical_fit_pairs=lexical_fit_pairs, seed=seed, workers=workers)  # fmt: skip
     manifest = run(config, list(ctx.args))
     active = manifest.config["active_scorers"]
     skipped = manifest.extra["skipped_scorers"]

@@ -10,8 +10,11 @@ Features per pair and direction (``f`` the generated side, ``e`` the conditionin
 - ``cov``: fraction of words whose best translation probability is below ``cov_floor`` — omissions and
   additions leave words of the other side unexplained;
 - ``gap``: the largest shortfall of a word's best real-word (non-NULL) translation probability below what that
-  word usually gets in the training corpus (log scale). A dropped "man" in the target leaves "man" far below its
-  usual -0.3 while a rarely-translated "is" costs nothing; this is the most specific omission/swap signal.
+  word usually gets in the training corpus (log scale), weighted by that usual probability (how reliably the word
+  is translated at all). A dropped "man" in the target leaves "man" far below its usual -0.3 while a rarely
+  translated "is" or a word usually paraphrased costs little; this is the most specific omission/swap signal.
+  (The weighting was picked on the val benchmark: word_drop AUC of gap_t2s 0.67 -> 0.72, word_swap of gap_s2t
+  0.80 -> 0.83, fitted on train only.)
 """
 
 from __future__ import annotations
@@ -171,7 +174,7 @@ class LexicalModel:
         src_texts: Sequence[str],
         tgt_texts: Sequence[str],
         *,
-        iters: int = 6,
+        iters: int = 12,
         cov_floor: float = 0.05,
         stem: int = DEFAULT_STEM,
     ) -> LexicalModel:
@@ -179,7 +182,8 @@ class LexicalModel:
 
         Args:
             src_texts, tgt_texts: aligned sentences.
-            iters: EM iterations (IBM-1 converges in about 5 on captions).
+            iters: EM iterations (the likelihood converges in ~5, the per-word features sharpen up to ~15; 12 was
+                picked on the val benchmark: gap_t2s word_drop AUC 0.722 at 6, 0.730 at 10, 0.732 at 15).
             cov_floor: a word counts as unexplained when its best translation probability is below this.
             stem: cut words to this many characters (0: whole words); see :func:`words`.
         """
@@ -243,7 +247,7 @@ class LexicalModel:
             np.minimum.at(mins, sent_of_occ, np.where(known > 0, best, np.inf))
             low = np.bincount(sent_of_occ, weights=(best < np.log(self.cov_floor)) * known, minlength=n)
             typical = direction.typical[np.maximum(f_words, 0)] if direction.typical is not None else best_real
-            shortfall = np.where(known > 0, np.maximum(typical - best_real, 0.0), 0.0)
+            shortfall = np.where(known > 0, np.maximum(typical - best_real, 0.0) * np.exp(typical), 0.0)
             gaps = np.zeros(n)
             np.maximum.at(gaps, sent_of_occ, shortfall)
             gap[has] = gaps[has].astype(np.float32)
@@ -405,7 +409,7 @@ class LexicalGapSourceScorer(LexicalScorer):
 
     name = "lexical_gap_src"
     direction = LOWER_IS_BETTER
-    default_threshold = 3.0  # a usually well-translated word (best ~ -0.3) left with only ~ -3.3 or worse
+    default_threshold = 2.0  # a usually well-translated word (best ~ -0.3, weight 0.74) left at ~ -3 or worse
     features = ("gap_t2s",)
 
 
@@ -414,7 +418,7 @@ class LexicalGapTargetScorer(LexicalScorer):
 
     name = "lexical_gap_tgt"
     direction = LOWER_IS_BETTER
-    default_threshold = 3.0
+    default_threshold = 2.0
     features = ("gap_s2t",)
 
 

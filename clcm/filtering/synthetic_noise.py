@@ -73,12 +73,13 @@ def truncated(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> Pair:
 
 
 def repetition_loop(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> Pair:
-    """A hallucination loop: a short n-gram repeated until the length budget runs out."""
+    """A hallucination loop: a short n-gram repeated 1-5 extra times (short loops too: with only long ones the
+    combiner learnt that a loop means a very high repetition score and missed the mild ones)."""
     t = p.tgt.split()
     n = int(rng.integers(1, 4))
     start = int(rng.integers(0, max(1, len(t) - n + 1)))
     prefix = t[: start + n]
-    loop = t[start : start + n] * int(rng.integers(3, 7))
+    loop = t[start : start + n] * int(rng.integers(1, 6))
     return replace(p, tgt=" ".join(prefix + loop), bt=None if p.bt is None else p.bt + " " + " ".join(loop))
 
 

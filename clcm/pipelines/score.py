@@ -1,9 +1,10 @@
 """Score pipeline: pair shards -> scored shards (one ``score_<name>`` column per scorer + ``noise_score``).
 
 Flow:
-1. preflight (driver): read the pair shards' text columns, find which scorers have inputs (others are skipped with
-   a logged note), fit the IBM-1 lexical model on the corpus and train the combiner on synthetic noise made from a
-   sample of it; both are saved into the output directory (``lexical_model.npz``, ``combiner.json``);
+1. preflight (driver): one streaming pass over the pair shards' text columns (memory bounded by two seeded
+   samples, not the corpus) finds which scorers have inputs (others are skipped with a logged note); fit the
+   IBM-1 lexical model on the corpus (up to ``lexical_fit_pairs``) and train the combiner on synthetic noise made
+   from a sample of it; both are saved into the output directory (``lexical_model.npz``, ``combiner.json``);
    (cross-fitted: every pair is scored by an IBM-1 model that never saw its source, see CrossFitLexical);
 2. Beam: shard files -> ``ReadPairBatches`` (record batches of ``batch_size`` rows: elements are batches, not
    rows) -> ``ScoreBatches`` (each worker builds the scorers once in ``setup``, like a RunInference model handler,
@@ -58,6 +59,9 @@ class ScoreConfig:
         batch_size: pairs per Beam element (scorers are batched; one element per batch keeps overhead low).
         num_shards: output shards (None: one per 50,000 pairs).
         combiner_pairs: corpus pairs sampled as the combiner's clean class (noisy class: 1.5x as many corruptions).
+        lexical_fit_pairs: the IBM-1 model is fitted on (a uniform sample of) at most this many pairs, so the
+            preflight's memory does not grow with the corpus; pairs outside the sample are scored like any other
+            (cross-fitting already scores every pair with a model that never saw it).
         seed: seed of the combiner's sampling, corruptions and weights.
         workers: DirectRunner worker processes.
     """
@@ -70,6 +74,7 @@ class ScoreConfig:
     batch_size: int = 1024
     num_shards: int | None = None
     combiner_pairs: int = 4000
+    lexical_fit_pairs: int = 1_000_000
     seed: int = 0
     workers: int = 1
 
@@ -145,22 +150,48 @@ def scorer_record(name: str) -> dict[str, Any]:
     return {"name": name, "direction": cls.direction, "threshold": cls.default_threshold, "reason": cls.reason}
 
 
-def _corpus_pairs(files: Sequence[Path]) -> tuple[list[Pair], dict[str, int]]:
-    """All pairs' texts (for the lexical fit and the combiner sample) and non-null counts per column."""
-    pairs: list[Pair] = []
+class BottomK:
+    """A seeded uniform sample of at most ``k`` items from a stream: the ``k`` smallest random keys are kept."""
+
+    def __init__(self, k: int, rng: np.random.Generator) -> None:
+        self.k, self._rng = k, rng
+        self._keys = np.zeros(0)
+        self._items: list[Any] = []
+
+    def extend(self, items: Sequence[Any]) -> None:
+        if self.k <= 0 or not items:
+            return
+        keys = np.concatenate([self._keys, self._rng.random(len(items))])
+        pool = self._items + list(items)
+        keep = np.sort(np.argpartition(keys, self.k - 1)[: self.k]) if len(keys) > self.k else np.arange(len(keys))
+        self._keys, self._items = keys[keep], [pool[int(i)] for i in keep]
+
+    @property
+    def items(self) -> list[Any]:
+        return self._items
+
+
+def _scan_corpus(
+    files: Sequence[Path], config: ScoreConfig
+) -> tuple[list[tuple[str, str]], list[Pair], dict[str, int], int]:
+    """One streaming pass over the shards: (lexical-fit (src, tgt) sample, combiner sample, non-null counts, rows).
+
+    Memory is bounded by the two sample sizes, not the corpus: record batches are read one at a time.
+    """
+    rng = np.random.default_rng(config.seed)
+    lexical, combiner = BottomK(config.lexical_fit_pairs, rng), BottomK(config.combiner_pairs, rng)
     available = {c: 0 for c in PREFLIGHT_COLUMNS}
+    rows = 0
     for f in files:
-        t = pq.read_table(f, columns=list(PREFLIGHT_COLUMNS))
-        for c in PREFLIGHT_COLUMNS:
-            available[c] += len(t) - t.column(c).null_count
-        d = t.to_pydict()
-        pairs.extend(
-            Pair(s, g, b, sl, tl)
-            for s, g, b, sl, tl in zip(
-                d["src_text"], d["tgt_text"], d["bt_text"], d["src_lang"], d["tgt_lang"], strict=True
-            )
-        )
-    return pairs, available
+        for rb in pq.ParquetFile(f).iter_batches(batch_size=65_536, columns=list(PREFLIGHT_COLUMNS)):
+            for c in PREFLIGHT_COLUMNS:
+                available[c] += rb.num_rows - rb.column(c).null_count
+            rows += rb.num_rows
+            d = rb.to_pydict()
+            batch = [Pair(*v) for v in zip(*(d[c] for c in PREFLIGHT_COLUMNS[:5]), strict=True)]
+            lexical.extend(list(zip(d["src_text"], d["tgt_text"], strict=True)))  # the fit needs no bt/langs
+            combiner.extend(batch)
+    return lexical.items, combiner.items, available, rows
 
 
 def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = None) -> Manifest:
@@ -179,31 +210,35 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create output directory {out}: {exc}") from exc
-    pairs, available = _corpus_pairs(files)
+    fit_pairs, combiner_sample, available, n_read = _scan_corpus(files, config)
     unknown = [n for n in config.scorers if n not in SCORERS]
     if unknown:
         raise UsageError(f"unknown scorer(s) {unknown}; known: {sorted(SCORERS)}")
+    if config.lexical_fit_pairs < 1 or config.combiner_pairs < 0:
+        raise UsageError("--lexical-fit-pairs must be >= 1 and --combiner-pairs >= 0")
     names = plan_scorers(config.scorers, available, config.embedder)
     skipped = [n for n in config.scorers if n not in names]
     lexical_path = None
     extra: dict[str, Any] = {"skipped_scorers": skipped}
     if any(n in LEXICAL_SCORERS for n in names):
-        model = CrossFitLexical.fit([p.src for p in pairs], [p.tgt for p in pairs])
+        model = CrossFitLexical.fit([s for s, _ in fit_pairs], [t for _, t in fit_pairs])
+        del fit_pairs
         lexical_path = str(out / LEXICAL_FILE)
         model.save(lexical_path)
-        extra["lexical_model"] = {"file": LEXICAL_FILE, "fit_seconds": round(model.fit_seconds, 2)}
+        extra["lexical_model"] = {"file": LEXICAL_FILE, "fit_seconds": round(model.fit_seconds, 2),
+                                  "fit_pairs": min(n_read, config.lexical_fit_pairs)}  # fmt: skip
     spec = ScorerSpec(tuple(names), lexical_model=lexical_path, embedder=config.embedder, device=config.device)
     timings["preflight"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    combiner = train_combiner(spec.build(), pairs, seed=config.seed, n_clean=config.combiner_pairs)
+    combiner = train_combiner(spec.build(), combiner_sample, seed=config.seed, n_clean=config.combiner_pairs)
     combiner.save(out / COMBINER_FILE)
     extra["combiner"] = {"file": COMBINER_FILE, "kind": combiner.kind, **combiner.info}
     timings["combiner"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
     schema = scored_pair_schema(names)
-    n_shards = config.num_shards or max(1, -(-len(pairs) // ROWS_PER_SHARD))
+    n_shards = config.num_shards or max(1, -(-n_read // ROWS_PER_SHARD))
     for stale in out.glob(f"{SCORED_PREFIX}-*.parquet"):  # a re-run must not mix old shards in
         stale.unlink()
     options = make_pipeline_options(beam_args, workers=config.workers)
@@ -223,13 +258,13 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
         shards.append({"name": f.name, "rows": pq.ParquetFile(f).metadata.num_rows, "sha256": rec["sha256"],
                        "bytes": rec["bytes"], "table": "scored_pairs"})  # fmt: skip
     scored = sum(s["rows"] for s in shards)
-    if scored != len(pairs):
-        raise AccountingError(f"read {len(pairs)} pairs but wrote {scored} scored rows")
+    if scored != n_read:
+        raise AccountingError(f"read {n_read} pairs but wrote {scored} scored rows")
     cfg = asdict(config) | {"scorers": list(config.scorers), "active_scorers": names}
     manifest = Manifest(
         command="score",
         config=cfg,
-        counts={"read": len(pairs), "scored": scored, "rejected": {}},
+        counts={"read": n_read, "scored": scored, "rejected": {}},
         inputs=[input_record(f) for f in files],
         shards=shards,
         models=[{"role": "embedder", "id": config.embedder, "revision": None, "licence": None}]

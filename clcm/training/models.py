@@ -33,12 +33,18 @@ class LinearLayer(nn.Module):
 
 
 class PositionalEncoding(nn.Module):
-    """Learned absolute position embedding added to (N, L, H), then LayerNorm and dropout."""
+    """Learned absolute position embedding added to (N, L, H), then LayerNorm and dropout.
 
-    def __init__(self, max_len: int, hidden: int, dropout: float = 0.1) -> None:
+    ``init_std=None`` keeps PyTorch's N(0, 1) init (the reference); a small value (BERT's 0.02) stops the position
+    rows from swamping the token features of a small, randomly initialised encoder.
+    """
+
+    def __init__(self, max_len: int, hidden: int, dropout: float = 0.1, init_std: float | None = None) -> None:
         super().__init__()
         self.max_len = max_len
         self.embedding = nn.Embedding(max_len, hidden)
+        if init_std is not None:
+            nn.init.normal_(self.embedding.weight, std=init_std)
         self.norm = nn.LayerNorm(hidden)
         self.dropout = nn.Dropout(dropout)
 
@@ -114,10 +120,12 @@ class LatentMapping(nn.Module):
 class TextHead(nn.Module):
     """NRCCR's token head over encoder outputs: LinearLayer -> position embedding; holds the shared attention block."""
 
-    def __init__(self, hidden: int, heads: int = 8, qk_dim: int = 512, max_len: int = 250) -> None:
+    def __init__(
+        self, hidden: int, heads: int = 8, qk_dim: int = 512, max_len: int = 250, pos_init_std: float | None = None
+    ) -> None:
         super().__init__()
         self.proj = LinearLayer(hidden, hidden)
-        self.pos = PositionalEncoding(max_len, hidden)
+        self.pos = PositionalEncoding(max_len, hidden, init_std=pos_init_std)
         self.attn = AttentionBlock(hidden, heads, qk_dim)
 
     def tokens(self, h: Tensor) -> Tensor:
@@ -224,6 +232,13 @@ class TextEncoder(nn.Module):
                 p.requires_grad = any(s in name for s in trainable_layers) and "embeddings" not in name
                 if "pooler" in name:
                     p.requires_grad = False
+            if trainable_layers and not any(p.requires_grad for p in self.model.parameters()):
+                # e.g. mBERT's layer.11 ... layer.3 on a 2-layer encoder: training would silently freeze it all
+                raise ModelError(
+                    f"trainable_layers {list(trainable_layers)} match no trainable parameter of {name_or_path!r} "
+                    f"({self.num_layers} layers: layer.0 ... layer.{self.num_layers - 1}); "
+                    "use trainable_top_layers or name existing layers"
+                )
 
     @property
     def num_layers(self) -> int:

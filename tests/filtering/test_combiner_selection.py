@@ -9,7 +9,7 @@ from toy_corpus import toy_pairs
 from clcm.filtering.base import HIGHER_IS_BETTER, LOWER_IS_BETTER
 from clcm.filtering.combiner import Combiner, fit_combiner
 from clcm.filtering.selection import FRACTION_REASON, NOISE_REASON, SelectionConfig, select
-from clcm.filtering.synthetic_noise import CORRUPTIONS, Pair, corrupt
+from clcm.filtering.synthetic_noise import CORRUPTIONS, Pair, corrupt, word_drop, word_swap
 
 PAIRS = [Pair(s, t, s, "en", "cs") for s, t in toy_pairs(50)]
 
@@ -20,6 +20,16 @@ def test_every_corruption_changes_the_target(kind):
     changed = [CORRUPTIONS[kind](p, PAIRS, rng) for p in PAIRS[:20]]
     assert sum(c.tgt != p.tgt for c, p in zip(changed, PAIRS, strict=False)) >= 15
     assert all(c.src == p.src and c.tgt_lang == "cs" for c, p in zip(changed, PAIRS, strict=False))
+
+
+def test_drop_and_swap_change_exactly_one_content_word():
+    rng = np.random.default_rng(0)
+    for p in PAIRS[:20]:
+        t = p.tgt.split()
+        dropped, swapped = word_drop(p, PAIRS, rng).tgt.split(), word_swap(p, PAIRS, rng).tgt.split()
+        assert len(dropped) == len(t) - 1 and all(w in t for w in dropped)
+        changed = [(a, b) for a, b in zip(t, swapped, strict=True) if a != b]
+        assert len(changed) == 1 and sum(ch.isalpha() for ch in changed[0][0]) >= 4
 
 
 def test_corrupt_is_seeded():

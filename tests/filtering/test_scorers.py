@@ -9,7 +9,7 @@ from clcm.filtering.base import HIGHER_IS_BETTER, LOWER_IS_BETTER
 from clcm.filtering.chrf import ChrfScorer
 from clcm.filtering.copy import CopyScorer
 from clcm.filtering.langid import LangIdScorer
-from clcm.filtering.length import LengthRatioScorer
+from clcm.filtering.length import LengthRatioScorer, count_tokens
 from clcm.filtering.logprob import LogProbScorer
 from clcm.filtering.registry import DEFAULT_SCORERS, SCORERS
 from clcm.filtering.repetition import RepetitionScorer
@@ -57,6 +57,18 @@ def test_length_ratio_table():
     ]
     s = check(LengthRatioScorer(), rows, [True, False, True, False])
     assert s[1] > s[0] and LengthRatioScorer.direction == LOWER_IS_BETTER
+
+
+@pytest.mark.parametrize("lang", ["en", "cs", "fr"])
+def test_token_count_fast_path_matches_moses(lang):
+    from sacremoses import MosesTokenizer
+
+    moses = MosesTokenizer(lang=lang)
+    texts = ["A dog runs.", "Pes běží v parku", "Žena, která jde na pláži bez bot.", "Muž v autobusu A.",
+             "Dva psi; kočka: myš!", "Don't stop", "3 dogs run.", "Mr. Smith runs.", "A  dog", " x", "e-mail it",
+             "C U B S.", "l'homme court.", "Hello world?", ""]  # fmt: skip
+    for t in texts:
+        assert count_tokens(t, lang) == len(moses.tokenize(t, escape=False)), t
 
 
 def test_copy_table():

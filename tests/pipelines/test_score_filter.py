@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from clcm.cli.data import app
 from clcm.pipelines.filter import FilterConfig
 from clcm.pipelines.filter import run as run_filter
-from clcm.pipelines.score import ScoreConfig
+from clcm.pipelines.score import BottomK, ScoreConfig
 from clcm.pipelines.score import run as run_score
 from clcm.schemas import read_manifest, write_sharded
 from clcm.schemas.io import read_table
@@ -92,6 +92,29 @@ def test_score_is_deterministic(pairs_dir, scored_dir, tmp_path):
     a = read_table(scored_dir, prefix="scored").sort_by("pair_id")
     b = read_table(tmp_path, prefix="scored").sort_by("pair_id")
     assert a.equals(b)
+
+
+def test_bottom_k_is_a_seeded_uniform_sample_of_the_stream():
+    def sample(seed: int, k: int) -> list[int]:
+        b = BottomK(k, np.random.default_rng(seed))
+        for start in range(0, 1000, 64):  # a stream of batches
+            b.extend(list(range(start, min(start + 64, 1000))))
+        return b.items
+
+    a = sample(0, 100)
+    assert len(a) == len(set(a)) == 100 and a == sample(0, 100) and a != sample(1, 100)
+    assert 300 < np.mean(a) < 700 and max(a) > 900  # drawn from the whole stream, not its first batches
+    assert sample(0, 5000) == list(range(1000))  # k above the stream size keeps everything, in order
+
+
+def test_score_streams_with_a_bounded_lexical_sample(pairs_dir, tmp_path):
+    run_score(ScoreConfig(str(pairs_dir), str(tmp_path), scorers=("copy", "lexical"), combiner_pairs=60,
+                          lexical_fit_pairs=100, batch_size=50), runner=FnApiRunner())  # fmt: skip
+    m = read_manifest(tmp_path)
+    assert m.counts["read"] == m.counts["scored"] == 160
+    assert m.extra["lexical_model"]["fit_pairs"] == 100 and m.extra["combiner"]["clean"] == 60
+    table = read_table(tmp_path, prefix="scored")
+    assert table.column("score_lexical").null_count == 0  # pairs outside the fit sample are scored too
 
 
 def test_filter_accounting_report_and_plots(scored_dir, tmp_path):

@@ -35,6 +35,8 @@ class NRCCROptions:
     glr: float = 1e-3  # discriminator Adam lr
     disc_type: str = "not-so-weak"  # weak | not-so-weak (Multi30K, MSCOCO, MSR-VTT-CN) | strong (VATEX)
     margin: float = 0.2  # triplet margin
+    max_violation: bool = True  # hardest negative (VSE++, the reference); False sums every violating negative
+    pos_init_std: float | None = None  # text position-table init: None = N(0, 1) (reference); 0.02 = BERT's
     tau: float = 0.07  # DtlLoss temperature
     joint_dim: int = 1536  # Latent_mapping output
     heads: int = 8  # text attention heads
@@ -54,7 +56,7 @@ class NRCCRObjective(Objective):
         self.opts = o = parse_options(NRCCROptions, ctx.options, "nrccr objective option")
         self.text = build_text_encoder(ctx)
         hidden = self.text.hidden
-        self.head = TextHead(hidden, o.heads, o.qk_dim)
+        self.head = TextHead(hidden, o.heads, o.qk_dim, pos_init_std=o.pos_init_std)
         self.visual = build_visual_encoder(ctx, o.visual_hidden, relu=o.visual_relu)
         self.text_map = LatentMapping(hidden, o.joint_dim, o.dropout)
         self.visual_map = LatentMapping(self.visual.out_dim, o.joint_dim, o.dropout)
@@ -93,14 +95,14 @@ class NRCCRObjective(Objective):
         v = self.encode_visual(batch["visual"], batch.get("visual_mask"))
         w = batch.get("weight") if o.use_sample_weight else None
         terms = {
-            "tri_loss": triplet_loss(s, v, margin=o.margin, weight=w),
-            "tri_t_loss": o.tri_alpha * triplet_loss(t, v, margin=o.margin, weight=w),
+            "tri_loss": triplet_loss(s, v, margin=o.margin, max_violation=o.max_violation, weight=w),
+            "tri_t_loss": o.tri_alpha * triplet_loss(t, v, margin=o.margin, max_violation=o.max_violation, weight=w),
             "dtl_loss": o.dtl_beta * similarity_distill_loss(c.detach(), t, v, tau=o.tau),
             "feat_loss": o.l1_gama * feature_distill_loss(c, t),
         }
         if bt is not None and o.back_w:
             b = self.text_map(self.head.self_pool(self.head.tokens(self.text(bt)), bt["attention_mask"], pad))
-            terms["bt_loss"] = o.back_w * triplet_loss(s, b, margin=o.margin, weight=w)
+            terms["bt_loss"] = o.back_w * triplet_loss(s, b, margin=o.margin, max_violation=o.max_violation, weight=w)
         self._stash = (h_s, h_t)
         return terms
 
