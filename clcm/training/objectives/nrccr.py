@@ -3,6 +3,11 @@ language discriminator trained by its own Adam before every main backward pass.
 
 L = Tri(s, v) + tri_alpha Tri(t, v) + dtl_beta D(c.detach(), t, v) + l1_gama SmoothL1(t, c) + back_w Tri(s, b)
     + scale BCE(Disc(H_t), 1)
+
+Small, randomly initialised encoders (tests, CPU benchmarks): the from-scratch head (LinearLayer + N(0, 1) position
+table + attention, mean over padding) learns far slower than plain masked mean pooling and sits in a low-rank
+plateau under hardest-negative triplets. The defaults stay faithful; ``pool_include_padding: false``,
+``pos_init_std: 0.02``, ``max_violation: false`` and a higher lr close most of the gap (numbers: benchmarks/objectives.md).
 """
 
 from __future__ import annotations
