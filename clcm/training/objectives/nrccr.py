@@ -7,7 +7,8 @@ L = Tri(s, v) + tri_alpha Tri(t, v) + dtl_beta D(c.detach(), t, v) + l1_gama Smo
 Small, randomly initialised encoders (tests, CPU benchmarks): the from-scratch head (LinearLayer + N(0, 1) position
 table + attention, mean over padding) learns far slower than plain masked mean pooling and sits in a low-rank
 plateau under hardest-negative triplets. The defaults stay faithful; ``pool_include_padding: false``,
-``pos_init_std: 0.02``, ``max_violation: false`` and a higher lr close most of the gap (numbers: benchmarks/objectives.md).
+``pos_init_std: 0.02``, ``max_violation: false`` and a higher lr close most of the gap
+(benchmarks/nrccr_small_encoder.py).
 """
 
 from __future__ import annotations
