@@ -88,8 +88,8 @@ def train_cmd(
     flags = dict(shards=shards, features=features, val=val, objective=objective, out_dir=out_dir)
     flags |= dict(text_model=text_model, tgt_lang=tgt_lang, epochs=epochs, batch_size=batch_size, lr=lr)
     flags |= dict(max_steps_per_epoch=max_steps_per_epoch, device=device, amp=amp, seed=seed, resume=resume)
-    flags |= dict(progress=progress) | _key_values(set_, "--set")
-    cfg = load_config(config, flags)
+    flags |= dict(progress=progress)
+    cfg = load_config(config, flags, explicit=_key_values(set_, "--set"))  # `--set key=null` really sets None
     if opt:
         cfg = cfg.replace(objective_options={**cfg.objective_options, **_key_values(opt, "--opt")})
     summary = train(cfg)

@@ -71,8 +71,11 @@ def parse_options(cls: type[T], options: Mapping[str, Any] | None, what: str) ->
         raise UsageError(f"bad {what}: {exc}") from exc
 
 
-def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
-    """Read a YAML config (if any) and apply ``overrides`` (flags; None values are ignored)."""
+def load_config(
+    path: str | Path | None, overrides: Mapping[str, Any] | None = None, explicit: Mapping[str, Any] | None = None
+) -> TrainConfig:
+    """Read a YAML config (if any), apply ``overrides`` (flags; None = not given) then ``explicit`` values as they
+    are (``--set KEY=VALUE``, where ``null`` means None)."""
     values: dict[str, Any] = {}
     if path is not None:
         import yaml
@@ -85,4 +88,5 @@ def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = N
             raise UsageError(f"config {path} must be a mapping of keys to values")
         values.update(loaded)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    values.update(explicit or {})
     return parse_options(TrainConfig, values, "train config")

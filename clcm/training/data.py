@@ -126,7 +126,8 @@ def load_pairs(cfg: TrainConfig) -> PairData:
     if bt is not None and any(b is None for b in bt):
         bt = None if all(b is None for b in bt) else [b if b is not None else "" for b in bt]
     nrf = None
-    if "nrf_selected" in table.column_names:
+    if "nrf_selected" in table.column_names and table.column("nrf_selected").null_count < table.num_rows:
+        # an all-null column means "not decided" (no mask); a null among decided rows counts as not selected
         nrf = np.array([bool(x) for x in table.column("nrf_selected").to_pylist()], dtype=bool)
     return PairData(
         src=table.column("src_text").to_pylist(),

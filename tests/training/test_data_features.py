@@ -102,3 +102,11 @@ def test_text_preprocessing():
     assert clean_english("two dogs, playing!") == "Two dogs playing."
     assert clean_english("A man ... runs") == "A man runs."
     assert strip_accents_lower("Ein Mädchen läuft, élan") == "ein madchen lauft, elan"
+
+
+def test_all_null_nrf_selected_means_no_mask(tmp_path):
+    schema = scored_pair_schema(["chrf"])
+    rows = [{**pair_row(f"m{i}", 0, "train", f"a dog {i}", f"ein hund {i}", None), "tgt_lang": "de",
+             "score_chrf": 0.9, "keep": True, "nrf_selected": None} for i in range(3)]  # fmt: skip
+    write_rows(rows, tmp_path / "scored.parquet", schema)
+    assert load_pairs(TrainConfig(shards=str(tmp_path / "scored.parquet"), tgt_lang="de")).nrf_selected is None

@@ -71,3 +71,10 @@ def test_cli_user_errors_are_one_line(toy_corpus, tiny_bert_dir, tmp_path, capsy
     assert _code([*base, "--features", str(toy_corpus["features"]), "--opt", "bogus=1", "--epochs", "1"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("error:") == 5
+
+
+def test_explicit_set_null_overrides_a_default():
+    from clcm.training.config import load_config
+
+    assert load_config(None, {"keep_column": None}).keep_column == "keep"  # an absent flag changes nothing
+    assert load_config(None, {}, explicit={"keep_column": None}).keep_column is None
