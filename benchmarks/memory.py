@@ -5,7 +5,8 @@ peak RSS (``resource.getrusage``: the process itself plus any worker processes i
 model is a tiny random Marian (built once), so the numbers are about the pipeline's data handling, not model size:
 a streaming pipeline keeps the 10x peak close to the 1x peak.
 
-Usage: ``python benchmarks/memory.py [--n 1000] [--factor 10] [--runner FnApiRunner] [--workers 1] [--no-score]``
+Usage: ``python benchmarks/memory.py [--n 1000] [--factor 10] [--runner FnApiRunner] [--workers 1] [--no-score]
+[--lexical-fit-pairs K]``
 Captions come from Multi30K train (``--multi30k DIR``, default ../shared/data/multi30k) when present, else generated.
 """
 
@@ -66,7 +67,7 @@ def write_config(root: Path, inputs: Path, model: Path, args: argparse.Namespace
         "translate": {"tgt_langs": ["de"], "model": str(model), "backend": "ct2", "settings": {"max_length": 16}},
     }
     if args.score:
-        config["score"] = {}
+        config["score"] = {} if args.lexical_fit_pairs is None else {"lexical_fit_pairs": args.lexical_fit_pairs}
     path = root / "run.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
@@ -103,6 +104,13 @@ def main() -> None:
     parser.add_argument("--runner", default="FnApiRunner")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--no-score", dest="score", action="store_false", help="translate only (no score stage)")
+    parser.add_argument(
+        "--lexical-fit-pairs",
+        type=int,
+        default=None,
+        help="cap of the score stage's IBM-1 fit sample (default: the stage's, 1M: the whole corpus here, so the fit "
+        "grows with it by design); set it <= --n to measure the pipeline's own data handling",
+    )
     parser.add_argument("--multi30k", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/multi30k")
     args = parser.parse_args()
     if args.score and importlib.util.find_spec("clcm.pipelines.score") is None:
@@ -125,6 +133,7 @@ def main() -> None:
                 "stages": ["import", "translate", *(["score"] if args.score else [])],
                 "runner": args.runner,
                 "workers": args.workers,
+                "lexical_fit_pairs": args.lexical_fit_pairs,
                 "model": "tiny random Marian (d_model 16), ct2 int8, max_length 16",
                 "model_build_s": round(build_s, 2),
                 "small": small,

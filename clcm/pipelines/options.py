@@ -1,9 +1,8 @@
 """Beam pipeline options shared by every clcm pipeline.
 
-Local default: the DirectRunner in multi-processing mode with ``--workers`` processes. Any other runner
-(Dataflow, Flink, Spark, Portable) is selected by passing its Beam flags through (``--runner FlinkRunner ...``);
-clcm adds nothing runner-specific. Tests use the in-process FnApiRunner (``runner="FnApiRunner"``) because the
-DirectRunner first tries to fetch the Prism runner, which fails offline.
+Local default: the DirectRunner's engine (the FnApiRunner, see :func:`default_runner`), in-process for one worker
+or multi-processing with ``--workers`` processes. Any other runner (Dataflow, Flink, Spark, Portable) is selected by
+passing its Beam flags through (``--runner FlinkRunner ...``); clcm adds nothing runner-specific.
 """
 
 from __future__ import annotations
@@ -39,6 +38,20 @@ def make_pipeline_options(
             direct.direct_running_mode = "in_memory"
     options.view_as(SetupOptions).save_main_session = False
     return options
+
+
+def default_runner(options: PipelineOptions) -> object | None:
+    """The runner object for ``beam.Pipeline(runner=...)``: the DirectRunner's in-process engine for local runs.
+
+    Beam's DirectRunner first tries to download and start the Prism runner (which fails offline, and when it works
+    ignores ``direct_num_workers``), then falls back to the FnApiRunner. clcm goes to the FnApiRunner directly; it
+    honours ``direct_running_mode``/``direct_num_workers``. Any other runner is left to Beam (returns None).
+    """
+    if runner_name(options) not in ("DirectRunner", "direct"):
+        return None
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    return FnApiRunner()
 
 
 def runner_name(options: PipelineOptions) -> str:

@@ -31,7 +31,7 @@ from clcm.filtering.lexical import CrossFitLexical
 from clcm.filtering.registry import DEFAULT_SCORERS, LEXICAL_SCORERS, SCORERS
 from clcm.filtering.scoring import ScorerSpec, plan_scorers, score_batch, train_combiner
 from clcm.filtering.synthetic_noise import Pair
-from clcm.pipelines.options import make_pipeline_options, runner_name
+from clcm.pipelines.options import default_runner, make_pipeline_options, runner_name
 from clcm.pipelines.sinks import WriteShards
 from clcm.schemas import AccountingError, Manifest, input_record, write_manifest
 from clcm.schemas.io import SchemaError, check_schema_version, parquet_files
@@ -242,7 +242,7 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
     for stale in out.glob(f"{SCORED_PREFIX}-*.parquet"):  # a re-run must not mix old shards in
         stale.unlink()
     options = make_pipeline_options(beam_args, workers=config.workers)
-    with beam.Pipeline(runner=runner, options=options) as p:
+    with beam.Pipeline(runner=runner or default_runner(options), options=options) as p:
         _ = (
             p
             | "ShardFiles" >> beam.Create([str(f) for f in files])

@@ -1,10 +1,15 @@
-"""Deterministic Parquet shard sinks: shard by key hash, sort rows by key, write atomically, never by position."""
+"""Deterministic Parquet shard sinks: shard by key hash, sort rows by key, write atomically, never by position.
+
+Rows travel to the shard grouping as ``(key, values-in-schema-order)`` tuples, not dicts: the runner buffers and
+the writer holds a whole shard, and tuples are several times smaller than dicts (no per-row keys, encoded or live).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from operator import itemgetter
 from typing import Any
 
 import apache_beam as beam
@@ -13,7 +18,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from clcm.pipelines.cache import write_bytes
-from clcm.schemas import shard_name, table_from_rows
+from clcm.schemas import SchemaError, shard_name, validate_table
 
 
 def shard_of(key: str, num_shards: int) -> int:
@@ -27,20 +32,35 @@ def table_bytes(table: pa.Table, schema: pa.Schema) -> bytes:
     return buf.getvalue()
 
 
+def table_from_tuples(rows: Sequence[tuple], schema: pa.Schema) -> pa.Table:
+    """Build and validate a table from rows of values in ``schema`` order (like ``table_from_rows`` for dicts)."""
+    arrays = []
+    try:
+        for i, f in enumerate(schema):  # one column at a time: one Python list alive, not a dict of all of them
+            arrays.append(pa.array([r[i] for r in rows], type=f.type))
+        table = pa.Table.from_arrays(arrays, schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise SchemaError(f"rows do not fit schema {schema.metadata.get(b'table', b'?').decode()}: {exc}") from exc
+    validate_table(table, schema)
+    return table
+
+
 class _WriteShardDoFn(beam.DoFn):
-    def __init__(self, out_dir: str, prefix: str, schema: pa.Schema, num_shards: int, sort_key: Callable) -> None:
+    def __init__(self, out_dir: str, prefix: str, schema: pa.Schema, num_shards: int) -> None:
         self._out = out_dir
         self._prefix = prefix
         self._schema = schema
         self._n = num_shards
-        self._sort_key = sort_key
 
     def process(self, element: tuple[int, dict[str, list]]) -> Iterator[str]:
         index, groups = element
-        rows = sorted(groups["rows"], key=self._sort_key)
-        table = table_from_rows(rows, self._schema)  # validates against the schema
+        rows = [values for _, values in sorted(groups["rows"], key=itemgetter(0))]
+        table = table_from_tuples(rows, self._schema)  # validates against the schema
+        del rows  # free each stage of the shard before the next one grows: rows -> table -> bytes
+        data = table_bytes(table, self._schema)
+        del table
         path = FileSystems.join(self._out, shard_name(self._prefix, index, self._n))
-        write_bytes(path, table_bytes(table, self._schema))
+        write_bytes(path, data)
         yield path
 
 
@@ -64,11 +84,16 @@ class WriteShards(beam.PTransform):
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
         out_dir, prefix, schema, n = self._args
-        key = self._key
-        keyed = rows | "KeyByShard" >> beam.Map(lambda r: (shard_of(key(r), n), r))
+        key, names = self._key, schema.names
+
+        def slim(r: dict[str, Any]) -> tuple[int, tuple[str, tuple]]:
+            k = key(r)
+            return shard_of(k, n), (k, tuple(r.get(name) for name in names))
+
+        keyed = rows | "KeyByShard" >> beam.Map(slim)
         ids = rows.pipeline | "ShardIds" >> beam.Create([(i, None) for i in range(n)])
         return (
             {"rows": keyed, "ids": ids}
             | "GroupByShard" >> beam.CoGroupByKey()
-            | "WriteShard" >> beam.ParDo(_WriteShardDoFn(out_dir, prefix, schema, n, key))
+            | "WriteShard" >> beam.ParDo(_WriteShardDoFn(out_dir, prefix, schema, n))
         )

@@ -31,12 +31,14 @@ from clcm.pipelines.cache import NAMESPACE, LookupDoFn, StoreDoFn, cache_path, d
 from clcm.pipelines.handlers import TranslatorModelHandler
 from clcm.pipelines.sinks import WriteShards
 from clcm.pipelines.sources import LINE, SOURCE, ReadCaptionFile, reject_row
-from clcm.schemas import PAIR_SCHEMA, REJECT_SCHEMA, pair_id, reasons
+from clcm.schemas import CAPTION_SCHEMA, PAIR_SCHEMA, REJECT_SCHEMA, pair_id, reasons
 from clcm.translation import DecodeSettings, ModelSpec, Translation
 from clcm.translation.base import BACKENDS, DEVICES
 from clcm.translation.normalize import normalize_text
 
-NORM = "_norm"
+# after dedup a caption travels as a tuple of just these fields (not its whole row dict): the runner holds every
+# caption in memory at each grouping, so element size sets the pipeline's peak memory
+CAPTION_FIELDS = ("caption_id", "media_id", "caption_index", "split", "dataset", "text")
 ROWS_PER_SHARD = 50_000  # auto shard count: small enough to stream, large enough to avoid tiny files
 
 
@@ -105,7 +107,7 @@ class LangPlan:
 
 
 class ValidateDoFn(beam.DoFn):
-    """Caption rows in; ``(caption_id, row)`` with ``_norm`` text out, or a reject row on ``reject``."""
+    """Caption rows in; ``(caption_id, (source, line, norm, values))`` out, or a reject row on ``reject``."""
 
     REJECT = "reject"
 
@@ -129,22 +131,26 @@ class ValidateDoFn(beam.DoFn):
             detail = f"{len(norm)} characters > --max-source-chars {self._max}"
             yield beam.pvalue.TaggedOutput(self.REJECT, reject_row(row, reasons.TOO_LONG, detail))
         else:
-            row[NORM] = norm
-            yield row["caption_id"], row
+            # a tuple, not the row dict: (source, line, norm, caption values in CAPTION_SCHEMA order)
+            yield row["caption_id"], (row[SOURCE], row[LINE], norm, tuple(row[k] for k in CAPTION_SCHEMA.names))
 
 
 class DedupIdsDoFn(beam.DoFn):
-    """``(caption_id, rows)`` in; the first row (by source, line) out keyed by its text; later ones rejected."""
+    """``(caption_id, [(source, line, norm, values)])`` in; the first (by source, line) out as
+    ``(norm, CAPTION_FIELDS values)``; later ones rejected."""
 
     REJECT = "reject"
 
-    def process(self, element: tuple[str, Sequence[dict[str, Any]]]) -> Iterator[Any]:
+    def process(self, element: tuple[str, Sequence[tuple]]) -> Iterator[Any]:
         _, rows = element
-        first, *dups = sorted(rows, key=lambda r: (r[SOURCE], r[LINE]))
-        yield first[NORM], first
-        for r in dups:
-            detail = f"caption_id first seen at {first[SOURCE]}:{first[LINE]}"
-            yield beam.pvalue.TaggedOutput(self.REJECT, reject_row(r, reasons.DUPLICATE_ID, detail))
+        first, *dups = sorted(rows, key=lambda r: (r[0], r[1]))
+        source, line, norm, values = first
+        row = dict(zip(CAPTION_SCHEMA.names, values, strict=True))
+        yield norm, tuple(row[k] for k in CAPTION_FIELDS)
+        for dup_source, dup_line, _, dup_values in dups:
+            dup = dict(zip(CAPTION_SCHEMA.names, dup_values, strict=True)) | {SOURCE: dup_source, LINE: dup_line}
+            detail = f"caption_id first seen at {source}:{line}"
+            yield beam.pvalue.TaggedOutput(self.REJECT, reject_row(dup, reasons.DUPLICATE_ID, detail))
 
 
 class _CountTranslated(beam.DoFn):
@@ -234,15 +240,17 @@ class _PairRowsDoFn(beam.DoFn):
     def process(self, element: tuple[str, dict[str, list]]) -> Iterator[dict[str, Any]]:
         _, groups = element
         by_lang = {lang: (mt, bt) for lang, mt, bt in groups["tr"]}
-        for rows in groups["rows"]:
-            for row in rows:
+        for captions in groups["rows"]:
+            for caption in captions:
+                row = dict(zip(CAPTION_FIELDS, caption, strict=True))
+                text = row.pop("text")
                 for lang, (mt, bt) in sorted(by_lang.items()):
                     mt_ref, bt_ref = self._refs[lang]
                     yield {
                         "pair_id": pair_id(row["caption_id"], lang),
-                        **{k: row[k] for k in ("caption_id", "media_id", "caption_index", "split", "dataset")},
+                        **row,
                         "src_lang": self._src,
-                        "src_text": row["text"],
+                        "src_text": text,
                         "tgt_lang": lang,
                         "tgt_text": mt.text,
                         "bt_text": bt.text,

@@ -20,7 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from clcm.errors import ModelError, OutputError
 from clcm.pipelines.cache import write_bytes
-from clcm.pipelines.options import make_pipeline_options, runner_name
+from clcm.pipelines.options import default_runner, make_pipeline_options, runner_name
 from clcm.pipelines.sources import caption_files, check_caption_files
 from clcm.pipelines.translate import (
     LangPlan,
@@ -136,12 +136,12 @@ def run(config: TranslateConfig, beam_args: list[str] | tuple[str, ...] = (), *,
             os.makedirs(config.out_dir, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create output directory {config.out_dir}: {exc}") from exc
-    pipeline_runner = None if runner is None or isinstance(runner, str) else runner
+    explicit_runner = None if runner is None or isinstance(runner, str) else runner
     options = make_pipeline_options(
         beam_args, workers=config.workers, runner=runner if isinstance(runner, str) else None
     )
     t1 = now()
-    pipeline = beam.Pipeline(runner=pipeline_runner, options=options)
+    pipeline = beam.Pipeline(runner=explicit_runner or default_runner(options), options=options)
     build_pipeline(pipeline, config, plans, files, num_shards)
     result = pipeline.run()
     result.wait_until_finish()
@@ -183,7 +183,7 @@ def run(config: TranslateConfig, beam_args: list[str] | tuple[str, ...] = (), *,
             for p in plans
             for role, s in (("mt", p.mt), ("bt", p.bt))
         ],
-        runner=runner_name(options) if pipeline_runner is None else type(pipeline_runner).__name__,
+        runner=runner_name(options) if explicit_runner is None else type(explicit_runner).__name__,
         timings={"setup_s": round(t1 - t0, 3), "pipeline_s": round(pipeline_s, 3), "total_s": round(now() - t0, 3)},
         extra={"summary": summary},
     )

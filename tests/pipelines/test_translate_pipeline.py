@@ -79,6 +79,8 @@ def test_every_caption_lands_exactly_once(ct2_run, captions):
     assert set(per_caption) | set(rejects.column("caption_id").to_pylist()) == {r["caption_id"] for r in rows}
     dup = next(r for r in rejects.to_pylist() if r["reason"] == "duplicate_id")
     assert dup["caption_id"] == "img0#en#0" and "captions-00001" in dup["source"] and dup["stage"] == "translate"
+    raw = json.loads(dup["raw"])  # the duplicate's own row, every caption column in schema order
+    assert list(raw) == CAPTION_SCHEMA.names and raw["text"] == "A duplicate id in another file."
     c = manifest.counts
     assert (c["read"], c["kept"], c["pairs"]) == (len(rows), len(per_caption), pairs.num_rows)
     on_disk = json.loads(open(cfg.out_dir + "/_manifest.json").read())
