@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from run_support import captions, run_config, shard_digests, sorted_table, tiny_model, write_jsonl
+from run_support import captions, run_config, shard_digests, sorted_table, write_jsonl
 
 from clcm.cli.common import run_app
 from clcm.cli.data import app
@@ -15,17 +15,6 @@ from clcm.pipelines.run import STAMP_NAME, run
 from clcm.pipelines.run_config import load_run_config
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@pytest.fixture(autouse=True)
-def _xdg_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    # ct2 conversions of the tiny model go to one per-session cache, never the user's.
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg"))
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_model(tmp_path_factory.getbasetemp())
 
 
 def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from run_support import captions, run_config, shard_digests, tiny_model, write_jsonl
+from run_support import captions, run_config, shard_digests, write_jsonl
 
 from clcm.pipelines.run import STAMP_NAME, run
 from clcm.pipelines.run_config import load_run_config
@@ -58,16 +58,6 @@ else:  # "<stage>/<prefix>": stop half-way through writing that shard, before it
 from clcm.cli.data import main
 main(args)
 """
-
-
-@pytest.fixture(autouse=True)
-def _xdg_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg"))
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_model(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="module")
