@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from training_toy import de_text, en_text, features_of, pair_row, toy_items
+from training_toy import PAIR_SRC, PAIR_TGT, de_text, en_text, features_of, pair_row, toy_items
 
 from clcm.schemas.io import write_rows
 from clcm.schemas.tables import CAPTION_SCHEMA, PAIR_SCHEMA
@@ -19,6 +19,14 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
     for a, b, v in toy_items(200, 0):
         texts += [en_text(a, b, v).capitalize() + ".", de_text(a, b, v)]
     return build_tiny_bert(tmp_path_factory.mktemp("tinybert"), texts, hidden=32, layers=2, heads=2, vocab_size=120)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    """A smaller BERT whose vocabulary covers PAIR_SRC/PAIR_TGT (the CL2CM and NRF objective tests)."""
+    return build_tiny_bert(
+        tmp_path_factory.mktemp("bert"), PAIR_SRC + PAIR_TGT, hidden=16, layers=1, heads=2, intermediate=32
+    )
 
 
 @pytest.fixture(scope="session")

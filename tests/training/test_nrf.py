@@ -6,37 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from training_toy import text_batch as _batch
 
 from clcm.errors import UsageError
-from clcm.testing.tiny_bert import build_tiny_bert
 from clcm.training.losses import infonce_loss
 from clcm.training.objectives.base import BuildContext, Stage
 from clcm.training.objectives.nrf import NoiseFilter, NRFObjective
-
-SRC = ["a dog runs on the grass", "two men play football", "a woman reads a book", "a child eats an apple"]
-TGT = ["pes běží po trávě", "dva muži hrají fotbal", "žena čte knihu", "dítě jí jablko"]
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_bert(tmp_path_factory.mktemp("bert"), SRC + TGT, hidden=16, layers=1, heads=2, intermediate=32)
-
-
-def _batch(model_dir: Path, selected: list[bool] | None = None) -> dict:
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    gen = torch.Generator().manual_seed(0)
-    return {
-        "src": dict(tok(SRC, padding=True, return_tensors="pt")),
-        "tgt": dict(tok(TGT, padding=True, return_tensors="pt")),
-        "bt": None,
-        "visual": torch.randn(len(SRC), 6, generator=gen),
-        "visual_mask": None,
-        "media_ids": [f"m{i}" for i in range(len(SRC))],
-        "weight": None,
-        "nrf_selected": None if selected is None else torch.tensor(selected),
-    }
 
 
 def _objective(model_dir: Path, **options) -> NRFObjective:

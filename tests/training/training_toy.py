@@ -56,3 +56,27 @@ def pair_row(media: str, k: int, split: str, en: str, de: str, bt: str | None, o
         "bt_logprob": -0.5,
         "tgt_origin": origin,
     }
+
+
+# Four parallel captions for the objective-level tests (CL2CM, NRF): one batch of source/target text + features.
+PAIR_SRC = ["a dog runs on the grass", "two men play football", "a woman reads a book", "a child eats an apple"]
+PAIR_TGT = ["pes běží po trávě", "dva muži hrají fotbal", "žena čte knihu", "dítě jí jablko"]
+
+
+def text_batch(model_dir, nrf_selected: list[bool] | None = None, visual_dim: int = 6) -> dict:
+    """A trainer-style batch of PAIR_SRC/PAIR_TGT tokenised with ``model_dir``'s tokenizer and seeded features."""
+    import torch
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    gen = torch.Generator().manual_seed(0)
+    return {
+        "src": dict(tok(PAIR_SRC, padding=True, return_tensors="pt")),
+        "tgt": dict(tok(PAIR_TGT, padding=True, return_tensors="pt")),
+        "bt": None,
+        "visual": torch.randn(len(PAIR_SRC), visual_dim, generator=gen),
+        "visual_mask": None,
+        "media_ids": [f"m{i}" for i in range(len(PAIR_SRC))],
+        "weight": None,
+        "nrf_selected": None if nrf_selected is None else torch.tensor(nrf_selected),
+    }
