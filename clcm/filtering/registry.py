@@ -6,6 +6,7 @@ from clcm.filtering.base import Scorer
 from clcm.filtering.chrf import ChrfScorer
 from clcm.filtering.copy import CopyScorer
 from clcm.filtering.embedding import EmbeddingBtScorer, EmbeddingScorer
+from clcm.filtering.fluency import GapFluencyScorer, SuffixFluencyScorer, SwapFluencyScorer
 from clcm.filtering.langid import LangIdScorer
 from clcm.filtering.length import LengthRatioScorer
 from clcm.filtering.lexical import (
@@ -32,6 +33,9 @@ SCORERS: dict[str, type[Scorer]] = {
         LexicalCoverageScorer,
         LexicalGapSourceScorer,
         LexicalGapTargetScorer,
+        SuffixFluencyScorer,
+        GapFluencyScorer,
+        SwapFluencyScorer,
         EmbeddingScorer,
         EmbeddingBtScorer,
     )
@@ -44,6 +48,7 @@ LEXICAL_SCORERS = (
     "lexical_gap_src",
     "lexical_gap_tgt",
 )  # share one IBM-1 model fitted on the input
+FLUENCY_SCORERS = ("fluency_suffix", "fluency_gap", "fluency_swap")  # share target n-gram LMs fitted on the input
 EMBEDDING_SCORERS = ("embedding", "embedding_bt")  # need an HF encoder (--embedder)
 # Everything that runs with no pretrained weights; scorers whose columns are empty are skipped with a note.
-DEFAULT_SCORERS = ("langid", *RULE_SCORERS, "bt_chrf", "mt_logprob", *LEXICAL_SCORERS)
+DEFAULT_SCORERS = ("langid", *RULE_SCORERS, "bt_chrf", "mt_logprob", *LEXICAL_SCORERS, *FLUENCY_SCORERS)

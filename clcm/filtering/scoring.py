@@ -16,8 +16,9 @@ import numpy as np
 from clcm.errors import UsageError
 from clcm.filtering.base import PairBatch, Scorer
 from clcm.filtering.combiner import Combiner, fit_combiner
+from clcm.filtering.fluency import CrossFitFluency
 from clcm.filtering.lexical import LexicalModel
-from clcm.filtering.registry import EMBEDDING_SCORERS, LEXICAL_SCORERS, SCORERS
+from clcm.filtering.registry import EMBEDDING_SCORERS, FLUENCY_SCORERS, LEXICAL_SCORERS, SCORERS
 from clcm.filtering.synthetic_noise import Pair, corrupt
 
 log = logging.getLogger(__name__)
@@ -33,23 +34,32 @@ class ScorerSpec:
     Args:
         names: scorer names, in column order.
         lexical_model: path of the saved IBM-1 model (``.npz``) for the lexical scorers.
+        fluency_model: path of the saved target n-gram models (``.npz``) for the fluency scorers.
         embedder: HF model id or directory for the embedding scorers.
         device: device for the embedder.
     """
 
     names: tuple[str, ...]
     lexical_model: str | None = None
+    fluency_model: str | None = None
     embedder: str | None = None
     device: str = "cpu"
 
     def build(self) -> list[Scorer]:
-        return build_scorers(self.names, lexical_model=self.lexical_model, embedder=self.embedder, device=self.device)
+        return build_scorers(
+            self.names,
+            lexical_model=self.lexical_model,
+            fluency_model=self.fluency_model,
+            embedder=self.embedder,
+            device=self.device,
+        )
 
 
 def build_scorers(
     names: Sequence[str],
     *,
     lexical_model: LexicalModel | str | Path | None = None,
+    fluency_model: CrossFitFluency | str | Path | None = None,
     embedder: str | None = None,
     device: str = "cpu",
 ) -> list[Scorer]:
@@ -61,6 +71,8 @@ def build_scorers(
     for n in names:
         if n in LEXICAL_SCORERS:
             out.append(SCORERS[n](lexical_model))  # type: ignore[call-arg]
+        elif n in FLUENCY_SCORERS:
+            out.append(SCORERS[n](fluency_model))  # type: ignore[call-arg]
         elif n in EMBEDDING_SCORERS:
             out.append(SCORERS[n](embedder, device))  # type: ignore[call-arg]
         else:
@@ -98,6 +110,7 @@ def pairs_to_batch(pairs: Sequence[Pair]) -> dict[str, list[Any]]:
         "bt_text": [p.bt for p in pairs],
         "src_lang": [p.src_lang for p in pairs],
         "tgt_lang": [p.tgt_lang for p in pairs],
+        "orig_tgt_text": [p.orig_tgt for p in pairs],  # picks the cross-fit fold of a corruption
     }
 
 

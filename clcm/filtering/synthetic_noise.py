@@ -16,6 +16,7 @@ CONTENT_MIN_CHARS = 4  # language-agnostic proxy for a content word: 4+ letters 
 # Drops/swaps change ONE content word: the realistic MT omission / mistranslation, and the hardest case, so the
 # combiner learns the subtle single-word alignment signals (two-word changes are easy and dominated the old mix).
 CHANGED_WORDS = 1
+_PUNCT = ".,;:!?\"'()[]"
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Pair:
     bt: str | None = None
     src_lang: str = ""
     tgt_lang: str = ""
+    orig_tgt: str | None = None  # the corpus target a corruption was made from (None: a corpus pair)
 
 
 def _is_content(word: str) -> bool:
@@ -83,28 +85,47 @@ def repetition_loop(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> 
     return replace(p, tgt=" ".join(prefix + loop), bt=None if p.bt is None else p.bt + " " + " ".join(loop))
 
 
+def _strip(word: str) -> tuple[str, str, str]:
+    """(leading punctuation, the word, trailing punctuation)."""
+    core = word.strip(_PUNCT)
+    start = word.find(core) if core else len(word)
+    return word[:start], core, word[start + len(core) :]
+
+
+def _with_case_of(word: str, model: str) -> str:
+    return word[:1].upper() + word[1:] if model[:1].isupper() else word[:1].lower() + word[1:]
+
+
 def word_drop(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> Pair:
-    """A content word is missing (``CHANGED_WORDS`` of them)."""
+    """A content word is missing (``CHANGED_WORDS`` of them), written as an MT omission reads: the punctuation and
+    the capital of a dropped word stay (a missing final word must not look like a truncation)."""
     t = p.tgt.split()
     pos = _content_positions(t)
     if len(t) < 3 or not pos:
         return truncated(p, pool, rng)
-    drop = set(rng.choice(pos, size=min(len(pos), CHANGED_WORDS), replace=False).tolist())
-    return replace(p, tgt=" ".join(w for i, w in enumerate(t) if i not in drop), bt=p.bt)
+    for i in sorted(rng.choice(pos, size=min(len(pos), CHANGED_WORDS), replace=False).tolist(), reverse=True):
+        lead, core, tail = _strip(t.pop(i))
+        if tail and i > 0:
+            t[i - 1] += tail
+        if i == 0 and t:
+            t[0] = _with_case_of(lead + t[0], core)
+    return replace(p, tgt=" ".join(t), bt=p.bt)
 
 
 def word_swap(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> Pair:
-    """A content word (``CHANGED_WORDS`` of them) is replaced by one of another caption (a wrong object/colour)."""
+    """A content word (``CHANGED_WORDS`` of them) is replaced by one of another caption (a wrong object/colour),
+    in its place: the old word's punctuation and capitalisation stay, so only the word itself is wrong."""
     t = p.tgt.split()
     pos = _content_positions(t)
     if not pos:
         return misaligned(p, pool, rng)
     for i in rng.choice(pos, size=min(len(pos), CHANGED_WORDS), replace=False):
+        lead, core, tail = _strip(t[i])
         for _ in range(5):
-            donor = pool[int(rng.integers(len(pool)))].tgt.split()
-            cands = [w for w in donor if _is_content(w) and w.lower() != t[i].lower()]
+            donor = [_strip(w)[1] for w in pool[int(rng.integers(len(pool)))].tgt.split()]
+            cands = [w for w in donor if _is_content(w) and w.lower() != core.lower()]
             if cands:
-                t[i] = cands[int(rng.integers(len(cands)))]
+                t[i] = lead + _with_case_of(cands[int(rng.integers(len(cands)))], core) + tail
                 break
     return replace(p, tgt=" ".join(t), bt=p.bt)
 
@@ -156,6 +177,6 @@ def corrupt(
         noisy = CORRUPTIONS[kind](pairs[int(b)], pairs, rng)
         if noisy.tgt == pairs[int(b)].tgt:  # a no-op corruption would be a mislabelled clean pair
             continue
-        out.append(noisy)
+        out.append(replace(noisy, orig_tgt=pairs[int(b)].tgt))
         types.append(kind)
     return out, types

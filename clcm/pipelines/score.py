@@ -3,9 +3,10 @@
 Flow:
 1. preflight (driver): one streaming pass over the pair shards' text columns (memory bounded by two seeded
    samples, not the corpus) finds which scorers have inputs (others are skipped with a logged note); fit the
-   IBM-1 lexical model on the corpus (up to ``lexical_fit_pairs``) and train the combiner on synthetic noise made
-   from a sample of it; both are saved into the output directory (``lexical_model.npz``, ``combiner.json``);
-   (cross-fitted: every pair is scored by an IBM-1 model that never saw its source, see CrossFitLexical);
+   IBM-1 lexical model and the target n-gram LMs on the corpus (up to ``lexical_fit_pairs``) and train the
+   combiner on synthetic noise made from a sample of it; all are saved into the output directory
+   (``lexical_model.npz``, ``fluency_model.npz``, ``combiner.json``) (cross-fitted: every pair is scored by an
+   IBM-1 model that never saw its source and an LM that never saw its target, see CrossFitLexical/CrossFitFluency);
 2. Beam: shard files -> ``ReadPairBatches`` (record batches of ``batch_size`` rows: elements are batches, not
    rows) -> ``ScoreBatches`` (each worker builds the scorers once in ``setup``, like a RunInference model handler,
    and loads the saved models) -> ``WriteShards`` (deterministic ``scored-*`` shards keyed by ``pair_id``);
@@ -27,8 +28,9 @@ import pyarrow.parquet as pq
 
 from clcm.errors import InputError, OutputError, UsageError
 from clcm.filtering.combiner import Combiner
+from clcm.filtering.fluency import CrossFitFluency
 from clcm.filtering.lexical import CrossFitLexical
-from clcm.filtering.registry import DEFAULT_SCORERS, LEXICAL_SCORERS, SCORERS
+from clcm.filtering.registry import DEFAULT_SCORERS, FLUENCY_SCORERS, LEXICAL_SCORERS, SCORERS
 from clcm.filtering.scoring import ScorerSpec, plan_scorers, score_batch, train_combiner
 from clcm.filtering.synthetic_noise import Pair
 from clcm.pipelines.options import default_runner, make_pipeline_options, runner_name
@@ -40,6 +42,7 @@ from clcm.schemas.tables import PAIR_SCHEMA, score_column, scored_pair_schema
 log = logging.getLogger(__name__)
 
 LEXICAL_FILE = "lexical_model.npz"
+FLUENCY_FILE = "fluency_model.npz"
 COMBINER_FILE = "combiner.json"
 SCORED_PREFIX = "scored"
 ROWS_PER_SHARD = 50_000  # default shard size when --shards is not given
@@ -59,9 +62,9 @@ class ScoreConfig:
         batch_size: pairs per Beam element (scorers are batched; one element per batch keeps overhead low).
         num_shards: output shards (None: one per 50,000 pairs).
         combiner_pairs: corpus pairs sampled as the combiner's clean class (noisy class: 1.5x as many corruptions).
-        lexical_fit_pairs: the IBM-1 model is fitted on (a uniform sample of) at most this many pairs, so the
-            preflight's memory does not grow with the corpus; pairs outside the sample are scored like any other
-            (cross-fitting already scores every pair with a model that never saw it).
+        lexical_fit_pairs: the IBM-1 model and the fluency LMs are fitted on (a uniform sample of) at most this many
+            pairs, so the preflight's memory does not grow with the corpus; pairs outside the sample are scored like
+            any other (cross-fitting already scores every pair with a model that never saw it).
         seed: seed of the combiner's sampling, corruptions and weights.
         workers: DirectRunner worker processes.
     """
@@ -218,16 +221,23 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
         raise UsageError("--lexical-fit-pairs must be >= 1 and --combiner-pairs >= 0")
     names = plan_scorers(config.scorers, available, config.embedder)
     skipped = [n for n in config.scorers if n not in names]
-    lexical_path = None
+    lexical_path = fluency_path = None
     extra: dict[str, Any] = {"skipped_scorers": skipped}
+    n_fit = min(n_read, config.lexical_fit_pairs)
     if any(n in LEXICAL_SCORERS for n in names):
         model = CrossFitLexical.fit([s for s, _ in fit_pairs], [t for _, t in fit_pairs])
-        del fit_pairs
         lexical_path = str(out / LEXICAL_FILE)
         model.save(lexical_path)
-        extra["lexical_model"] = {"file": LEXICAL_FILE, "fit_seconds": round(model.fit_seconds, 2),
-                                  "fit_pairs": min(n_read, config.lexical_fit_pairs)}  # fmt: skip
-    spec = ScorerSpec(tuple(names), lexical_model=lexical_path, embedder=config.embedder, device=config.device)
+        extra["lexical_model"] = {"file": LEXICAL_FILE, "fit_seconds": round(model.fit_seconds, 2), "fit_pairs": n_fit}
+    if any(n in FLUENCY_SCORERS for n in names):
+        fluency = CrossFitFluency.fit([t for _, t in fit_pairs])
+        fluency_path = str(out / FLUENCY_FILE)
+        fluency.save(fluency_path)
+        extra["fluency_model"] = {"file": FLUENCY_FILE, "fit_seconds": round(fluency.fit_seconds, 2),
+                                  "fit_pairs": n_fit}  # fmt: skip
+    del fit_pairs
+    spec = ScorerSpec(tuple(names), lexical_model=lexical_path, fluency_model=fluency_path, embedder=config.embedder,
+                      device=config.device)  # fmt: skip
     timings["preflight"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()

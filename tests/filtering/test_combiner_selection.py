@@ -22,14 +22,25 @@ def test_every_corruption_changes_the_target(kind):
     assert all(c.src == p.src and c.tgt_lang == "cs" for c, p in zip(changed, PAIRS, strict=False))
 
 
-def test_drop_and_swap_change_exactly_one_content_word():
+def test_drop_and_swap_change_exactly_one_content_word_and_keep_punctuation_and_case():
     rng = np.random.default_rng(0)
+    cores = lambda words: [w.strip(".,").lower() for w in words]  # noqa: E731
     for p in PAIRS[:20]:
         t = p.tgt.split()
-        dropped, swapped = word_drop(p, PAIRS, rng).tgt.split(), word_swap(p, PAIRS, rng).tgt.split()
-        assert len(dropped) == len(t) - 1 and all(w in t for w in dropped)
-        changed = [(a, b) for a, b in zip(t, swapped, strict=True) if a != b]
+        dropped, swapped = word_drop(p, PAIRS, rng).tgt, word_swap(p, PAIRS, rng).tgt
+        assert len(dropped.split()) == len(t) - 1 and all(w in cores(t) for w in cores(dropped.split()))
+        changed = [(a, b) for a, b in zip(t, swapped.split(), strict=True) if a != b]
         assert len(changed) == 1 and sum(ch.isalpha() for ch in changed[0][0]) >= 4
+        # an omission or a wrong word, not a truncation or a broken sentence: final stop and capital stay
+        for noisy in (dropped, swapped):
+            assert noisy[-1] == p.tgt[-1] and noisy[0].isupper() == p.tgt[0].isupper(), (p.tgt, noisy)
+        assert "." not in swapped[:-1]
+
+
+def test_corruptions_remember_the_target_they_were_made_from():
+    noisy, _ = corrupt(PAIRS, 40, seed=3)
+    targets = {p.tgt for p in PAIRS}
+    assert all(n.orig_tgt in targets and n.tgt != n.orig_tgt for n in noisy)
 
 
 def test_corrupt_is_seeded():
