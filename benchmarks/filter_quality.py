@@ -50,12 +50,12 @@ import numpy as np  # noqa: E402
 
 from clcm.filtering.fluency import CrossFitFluency  # noqa: E402
 from clcm.filtering.lexical import CrossFitLexical, LexicalModel  # noqa: E402
-from clcm.filtering.registry import FLUENCY_SCORERS, LEXICAL_SCORERS  # noqa: E402
+from clcm.filtering.registry import FLUENCY_SCORERS, JOINT_SCORERS, LEXICAL_SCORERS  # noqa: E402
 from clcm.filtering.scoring import build_scorers, score_batch, train_combiner  # noqa: E402
 from clcm.filtering.synthetic_noise import Pair  # noqa: E402
 
 SEED = 20261123  # not the library's corruption seeds (0, 1)
-SCORER_NAMES = ("langid", "length_ratio", "copy", "repetition", *LEXICAL_SCORERS, *FLUENCY_SCORERS)
+SCORER_NAMES = ("langid", "length_ratio", "copy", "repetition", *LEXICAL_SCORERS, *FLUENCY_SCORERS, *JOINT_SCORERS)
 CS_FUNCTION = {"který", "která", "které", "jsou", "jeho", "její", "jejich", "nebo", "také", "před", "přes", "mezi"}
 PUNCT = ".,;:!?\"'()"
 CS_FUNCTION |= {"při", "pro", "pod", "nad", "jak", "kde", "tak", "což", "aby", "ale", "své", "svou"}
@@ -155,6 +155,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/multi30k")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N val pairs (0 = all)")
+    ap.add_argument("--combiner-pairs", type=int, default=4000, help="train pairs as the combiner's clean class")
     ap.add_argument("--lexical-fit", choices=("train", "train+val", "train+all"), default="train+all")
     args = ap.parse_args()
     d = args.data
@@ -199,7 +200,7 @@ def main() -> None:
     scorers = build_scorers(SCORER_NAMES, **models)
     train_pairs = [Pair(s, t, None, "en", "cs") for s, t in zip(train_en, train_cs, strict=True)]
     t = time.perf_counter()
-    combiner = train_combiner(scorers, train_pairs, seed=0)
+    combiner = train_combiner(scorers, train_pairs, seed=0, n_clean=args.combiner_pairs)
     combiner_s = time.perf_counter() - t
     noise_score = combiner.predict(score_batch(scorers, batch))
 

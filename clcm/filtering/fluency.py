@@ -28,11 +28,13 @@ from typing import Any
 import numpy as np
 
 from clcm.filtering.base import HIGHER_IS_BETTER, LOWER_IS_BETTER, PairBatch, Scorer, column
-from clcm.filtering.lexical import DEFAULT_FOLDS, fold_of, words
+from clcm.filtering.lexical import DEFAULT_FOLDS, CrossFitLexical, LexicalModel, fold_of, words
+from clcm.filtering.lexical import load_cached as load_lexical
 
 BOS, EOS = "<s>", "</s>"
 DISCOUNT = 0.75  # the usual Kneser-Ney absolute discount
 GAP_FLOOR = 1e-6  # probability floor of "a word between a and b" when a and b share no middle word
+SURPRISE_WEIGHT = 0.5  # lexical_fluency: weight of the LM surprise (log-ratio) against the lexical shortfall
 SUFFIX_ORDER = 4  # over ~300 endings a 4-gram is dense enough on 29k captions (3 and 5 measured worse)
 
 
@@ -121,17 +123,26 @@ class FluencyModel:
             succ, pred = pred, succ
         return sum(p * pred.get(x, 0.0) for x, p in succ.items())
 
+    def word_surprise(self, tokens: list[str]) -> list[float]:
+        """Per word w between a and b: log sum_x p(x|a) p(b|x) - log p(w|a) p(b|w) (the ``swap`` terms)."""
+        seq = [BOS, *tokens, EOS]
+        step = [math.log(self.bigram.prob([a], b)) for a, b in zip(seq, seq[1:], strict=False)]
+        return [
+            math.log(self.p_between(a, b) + GAP_FLOOR) - step[j] - step[j + 1]
+            for j, (a, b) in enumerate(zip(seq, seq[2:], strict=False))
+        ]
+
     def features(self, text: str) -> tuple[float, float, float]:
         """(suffix mean log-prob, gap, swap) of one target text; NaN for a text without words."""
         toks = words(text)
         if not toks:
             return math.nan, math.nan, math.nan
         seq = [BOS, *toks, EOS]
-        step = [math.log(self.bigram.prob([a], b)) for a, b in zip(seq, seq[1:], strict=False)]
-        between = [math.log(self.p_between(a, b) + GAP_FLOOR) for a, b in zip(seq, seq[2:], strict=False)]
-        gap = max(math.log(self.p_between(a, b) + GAP_FLOOR) - s for a, b, s in zip(seq, seq[1:], step, strict=False))
-        swap = max(b - step[j] - step[j + 1] for j, b in enumerate(between))
-        return self.suffix_lm.mean_logprob(suffixes(toks)), gap, swap
+        gap = max(
+            math.log(self.p_between(a, b) + GAP_FLOOR) - math.log(self.bigram.prob([a], b))
+            for a, b in zip(seq, seq[1:], strict=False)
+        )
+        return self.suffix_lm.mean_logprob(suffixes(toks)), gap, max(self.word_surprise(toks))
 
     def to_arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -179,6 +190,14 @@ class CrossFitFluency:
         out = {"suffix": arr[:, 0], "gap": arr[:, 1], "swap": arr[:, 2]}
         self._last = (key, out)
         return out
+
+    def word_surprises(self, tgt_texts: Sequence[str], fold_texts: Sequence[str | None]) -> list[np.ndarray]:
+        """:meth:`FluencyModel.word_surprise` per target (fold as in :meth:`features`)."""
+        n = len(self.models)
+        return [
+            np.asarray(self.models[fold_of(f if f is not None else t, n)].word_surprise(words(t or "")))
+            for t, f in zip(tgt_texts, fold_texts, strict=True)
+        ]
 
     def clear_cache(self) -> None:
         self._last = None
@@ -237,6 +256,38 @@ class SwapFluencyScorer(FluencyScorer):
     direction = LOWER_IS_BETTER
     default_threshold = 16.0  # clean captions: median about 10.5
     feature = "swap"
+
+
+class LexicalFluencyScorer(Scorer):
+    """A target word that neither the source explains nor its neighbours expect: max over target words of the
+    lexical ``gap`` shortfall + ``SURPRISE_WEIGHT`` x its fluency ``swap`` surprise, so both signals must point at the
+    *same* word (a swapped-in word); each alone also fires on clean pairs, at different words."""
+
+    name = "lexical_fluency"
+    direction = LOWER_IS_BETTER
+    default_threshold = 9.0  # clean captions: median about 5.9
+    reason = "lexical_mismatch"
+
+    def __init__(
+        self,
+        lexical: LexicalModel | CrossFitLexical | str | Path | None = None,
+        fluency: CrossFitFluency | str | Path | None = None,
+    ) -> None:
+        if lexical is None or fluency is None:
+            raise ValueError(f"scorer {self.name} needs a fitted lexical model and a fitted fluency model")
+        self.lexical = lexical if isinstance(lexical, (LexicalModel, CrossFitLexical)) else load_lexical(str(lexical))
+        self.fluency = fluency if isinstance(fluency, CrossFitFluency) else _load_cached(str(fluency))
+
+    def score(self, batch: PairBatch) -> np.ndarray:
+        src, tgt = column(batch, "src_text"), column(batch, "tgt_text")
+        fold_texts = batch.get("orig_tgt_text") or [None] * len(tgt)
+        shortfalls = self.lexical.target_shortfalls(src, tgt)
+        surprises = self.fluency.word_surprises(tgt, fold_texts)
+        out = np.full(len(tgt), np.nan, dtype=np.float32)
+        for i, (sh, su) in enumerate(zip(shortfalls, surprises, strict=True)):
+            if len(sh) and len(sh) == len(su):
+                out[i] = float(np.max(sh + SURPRISE_WEIGHT * su))
+        return out
 
 
 _MODELS: dict[str, CrossFitFluency] = {}

@@ -216,6 +216,15 @@ class LexicalModel:
         self._last = (key, out)
         return out
 
+    def target_shortfalls(self, src_texts: Sequence[str], tgt_texts: Sequence[str]) -> list[np.ndarray]:
+        """Per pair, per target word: its ``gap`` shortfall (how far below its usual source support it is)."""
+        src_ids = self.src_vocab.lookup([words(s, self.stem) for s in src_texts])
+        tgt_ids = self.tgt_vocab.lookup([words(t, self.stem) for t in tgt_texts])
+        best_real, f_words, _ = _best_per_word(self.s2t, src_ids, tgt_ids)
+        typical = self.s2t.typical[np.maximum(f_words, 0)]
+        short = np.where(f_words >= 0, np.maximum(typical - best_real, 0.0) * np.exp(typical), 0.0)
+        return np.split(short, np.cumsum([len(t) for t in tgt_ids])[:-1]) if tgt_ids else []
+
     def _direction_features(
         self, direction: Direction, e_ids: list[np.ndarray], f_ids: list[np.ndarray]
     ) -> dict[str, np.ndarray]:
@@ -339,6 +348,18 @@ class CrossFitLexical:
         self._last = (key, out)
         return out
 
+    def target_shortfalls(self, src_texts: Sequence[str], tgt_texts: Sequence[str]) -> list[np.ndarray]:
+        """:meth:`LexicalModel.target_shortfalls`, each pair from the model that did not see its source."""
+        out: list[np.ndarray] = [np.zeros(0)] * len(src_texts)
+        fold = np.array([fold_of(s, len(self.models)) for s in src_texts], dtype=np.int64)
+        for k, model in enumerate(self.models):
+            idx = np.flatnonzero(fold == k)
+            if len(idx):
+                part = model.target_shortfalls([src_texts[i] for i in idx], [tgt_texts[i] for i in idx])
+                for i, values in zip(idx, part, strict=True):
+                    out[i] = values
+        return out
+
     def clear_cache(self) -> None:
         self._last = None
         for m in self.models:
@@ -367,7 +388,7 @@ class LexicalScorer(Scorer):
     def __init__(self, model: LexicalModel | CrossFitLexical | str | Path | None = None) -> None:
         if model is None:
             raise ValueError(f"scorer {self.name} needs a fitted lexical model (or the path of a saved one)")
-        self.model = model if isinstance(model, (LexicalModel, CrossFitLexical)) else _load_cached(str(model))
+        self.model = model if isinstance(model, (LexicalModel, CrossFitLexical)) else load_cached(str(model))
 
     def score(self, batch: PairBatch) -> np.ndarray:
         feats = self.model.features(column(batch, "src_text"), column(batch, "tgt_text"))
@@ -425,7 +446,7 @@ class LexicalGapTargetScorer(LexicalScorer):
 _MODELS: dict[str, LexicalModel | CrossFitLexical] = {}
 
 
-def _load_cached(path: str) -> LexicalModel | CrossFitLexical:
+def load_cached(path: str) -> LexicalModel | CrossFitLexical:
     """One loaded model per path and process (Beam workers score many batches with it)."""
     if path not in _MODELS:
         with np.load(path, allow_pickle=True) as z:

@@ -6,7 +6,7 @@ from clcm.filtering.base import Scorer
 from clcm.filtering.chrf import ChrfScorer
 from clcm.filtering.copy import CopyScorer
 from clcm.filtering.embedding import EmbeddingBtScorer, EmbeddingScorer
-from clcm.filtering.fluency import GapFluencyScorer, SuffixFluencyScorer, SwapFluencyScorer
+from clcm.filtering.fluency import GapFluencyScorer, LexicalFluencyScorer, SuffixFluencyScorer, SwapFluencyScorer
 from clcm.filtering.langid import LangIdScorer
 from clcm.filtering.length import LengthRatioScorer
 from clcm.filtering.lexical import (
@@ -36,6 +36,7 @@ SCORERS: dict[str, type[Scorer]] = {
         SuffixFluencyScorer,
         GapFluencyScorer,
         SwapFluencyScorer,
+        LexicalFluencyScorer,
         EmbeddingScorer,
         EmbeddingBtScorer,
     )
@@ -49,6 +50,9 @@ LEXICAL_SCORERS = (
     "lexical_gap_tgt",
 )  # share one IBM-1 model fitted on the input
 FLUENCY_SCORERS = ("fluency_suffix", "fluency_gap", "fluency_swap")  # share target n-gram LMs fitted on the input
+JOINT_SCORERS = ("lexical_fluency",)  # need both the IBM-1 model and the fluency LMs
+NEEDS_LEXICAL = (*LEXICAL_SCORERS, *JOINT_SCORERS)
+NEEDS_FLUENCY = (*FLUENCY_SCORERS, *JOINT_SCORERS)
 EMBEDDING_SCORERS = ("embedding", "embedding_bt")  # need an HF encoder (--embedder)
 # Everything that runs with no pretrained weights; scorers whose columns are empty are skipped with a note.
-DEFAULT_SCORERS = ("langid", *RULE_SCORERS, "bt_chrf", "mt_logprob", *LEXICAL_SCORERS, *FLUENCY_SCORERS)
+DEFAULT_SCORERS = ("langid", *RULE_SCORERS, "bt_chrf", "mt_logprob", *NEEDS_LEXICAL, *FLUENCY_SCORERS)

@@ -18,7 +18,7 @@ from clcm.filtering.base import PairBatch, Scorer
 from clcm.filtering.combiner import Combiner, fit_combiner
 from clcm.filtering.fluency import CrossFitFluency
 from clcm.filtering.lexical import LexicalModel
-from clcm.filtering.registry import EMBEDDING_SCORERS, FLUENCY_SCORERS, LEXICAL_SCORERS, SCORERS
+from clcm.filtering.registry import EMBEDDING_SCORERS, FLUENCY_SCORERS, JOINT_SCORERS, LEXICAL_SCORERS, SCORERS
 from clcm.filtering.synthetic_noise import Pair, corrupt
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,8 @@ def build_scorers(
     for n in names:
         if n in LEXICAL_SCORERS:
             out.append(SCORERS[n](lexical_model))  # type: ignore[call-arg]
+        elif n in JOINT_SCORERS:
+            out.append(SCORERS[n](lexical_model, fluency_model))  # type: ignore[call-arg]
         elif n in FLUENCY_SCORERS:
             out.append(SCORERS[n](fluency_model))  # type: ignore[call-arg]
         elif n in EMBEDDING_SCORERS:

@@ -30,7 +30,7 @@ from clcm.errors import InputError, OutputError, UsageError
 from clcm.filtering.combiner import Combiner
 from clcm.filtering.fluency import CrossFitFluency
 from clcm.filtering.lexical import CrossFitLexical
-from clcm.filtering.registry import DEFAULT_SCORERS, FLUENCY_SCORERS, LEXICAL_SCORERS, SCORERS
+from clcm.filtering.registry import DEFAULT_SCORERS, NEEDS_FLUENCY, NEEDS_LEXICAL, SCORERS
 from clcm.filtering.scoring import ScorerSpec, plan_scorers, score_batch, train_combiner
 from clcm.filtering.synthetic_noise import Pair
 from clcm.pipelines.options import default_runner, make_pipeline_options, runner_name
@@ -224,12 +224,12 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
     lexical_path = fluency_path = None
     extra: dict[str, Any] = {"skipped_scorers": skipped}
     n_fit = min(n_read, config.lexical_fit_pairs)
-    if any(n in LEXICAL_SCORERS for n in names):
+    if any(n in NEEDS_LEXICAL for n in names):
         model = CrossFitLexical.fit([s for s, _ in fit_pairs], [t for _, t in fit_pairs])
         lexical_path = str(out / LEXICAL_FILE)
         model.save(lexical_path)
         extra["lexical_model"] = {"file": LEXICAL_FILE, "fit_seconds": round(model.fit_seconds, 2), "fit_pairs": n_fit}
-    if any(n in FLUENCY_SCORERS for n in names):
+    if any(n in NEEDS_FLUENCY for n in names):
         fluency = CrossFitFluency.fit([t for _, t in fit_pairs])
         fluency_path = str(out / FLUENCY_FILE)
         fluency.save(fluency_path)

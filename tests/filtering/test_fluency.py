@@ -9,7 +9,7 @@ import pytest
 from toy_corpus import toy_pairs
 
 from clcm.filtering.fluency import CrossFitFluency, FluencyModel, KneserNey, ngram_counts
-from clcm.filtering.lexical import fold_of, words
+from clcm.filtering.lexical import LexicalModel, fold_of, words
 from clcm.filtering.scoring import build_scorers
 
 FLUENCY = ("fluency_suffix", "fluency_gap", "fluency_swap")
@@ -80,3 +80,22 @@ def test_gap_is_the_probability_of_one_word_between():
     assert m.p_between("a", "b") == pytest.approx(2 / 3 * 1 / 2 + 1 / 3 * 1)
     assert m.p_between("a", "zzz") == 0.0
     assert not math.isnan(m.features("a b")[1])
+
+
+def test_lexical_fluency_needs_both_signals_on_the_same_word(model):
+    pairs = toy_pairs(400)
+    lexical = LexicalModel.fit([p[0] for p in pairs], [p[1] for p in pairs], stem=0)
+    scorer = build_scorers(["lexical_fluency"], lexical_model=lexical, fluency_model=model)[0]
+    src = ["A red dog runs in the park."] * 4
+    tgt = [
+        "Červený pes běží v parku.",  # clean
+        "Červený pes běží v kočka.",  # "kočka": no source support AND out of place after "v"
+        "Červený pes běží v ulici.",  # a wrong place: no source support, but a fluent one
+        "",
+    ]
+    s = scorer.score({"src_text": src, "tgt_text": tgt})
+    assert s[1] > s[2] > s[0]
+    assert np.isnan(s[3])
+    assert scorer.accept(s[:1]).all() and not scorer.accept(s[1:2]).any()
+    with pytest.raises(ValueError, match="lexical model and a fitted fluency"):
+        build_scorers(["lexical_fluency"], lexical_model=lexical)
