@@ -9,30 +9,29 @@ follow each other, or a word sits between neighbours that it does not fit. Three
 - ``swap``: the largest log-ratio, over words w between a and b, of "some word between a and b" to
   p(w|a) p(b|w): a word that fits its neighbours worse than a typical filler (a swapped-in word).
 
-Everything is derived from one table of n-gram counts per model (saved as ``.npz``). Like the lexical model, the
-LMs are cross-fitted: K models, each fitted without the targets of one fold, a pair scored by the model that never
-saw its target text (an LM that saw a sentence finds it fluent, whatever its quality). Synthetic corruptions are
-scored by the fold of the target they were made from (batch column ``orig_tgt_text``), so they are scored like
-corpus pairs and not by a model that saw their clean original.
+The models are count tables over integer ids (:mod:`clcm.filtering.ngram`, numpy only). Like the lexical model they
+are cross-fitted: K models, model k counted without the targets of fold k, a pair scored by the model that never saw
+its target text (an LM that saw a sentence finds it fluent, whatever its quality). All K share one key set: a fold's
+counts are the total minus that fold's own. Synthetic corruptions are scored by the fold of the target they were made
+from (batch column ``orig_tgt_text``), so they are scored like corpus pairs and not by a model that saw their clean
+original.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from clcm.filtering.base import HIGHER_IS_BETTER, LOWER_IS_BETTER, PairBatch, Scorer, column
 from clcm.filtering.lexical import DEFAULT_FOLDS, CrossFitLexical, LexicalModel, fold_of, words
 from clcm.filtering.lexical import load_cached as load_lexical
+from clcm.filtering.ngram import BigramTable, KneserNeyLM, encode
 
-BOS, EOS = "<s>", "</s>"
-DISCOUNT = 0.75  # the usual Kneser-Ney absolute discount
+BOS, EOS, UNK = 0, 1, 2  # reserved ids of every vocabulary
+RESERVED = ("<s>", "</s>", "<unk>")
 GAP_FLOOR = 1e-6  # probability floor of "a word between a and b" when a and b share no middle word
 SURPRISE_WEIGHT = 0.5  # lexical_fluency: weight of the LM surprise (log-ratio) against the lexical shortfall
 SUFFIX_ORDER = 4  # over ~300 endings a 4-gram is dense enough on 29k captions (3 and 5 measured worse)
@@ -43,175 +42,162 @@ def suffixes(tokens: list[str]) -> list[str]:
     return [w[-2:] if len(w) > 3 else w for w in tokens]
 
 
-class KneserNey:
-    """Interpolated Kneser-Ney n-gram LM from a table of top-order n-gram counts (sentences padded with BOS)."""
-
-    def __init__(self, counts: dict[tuple[str, ...], int], order: int) -> None:
-        self.order = order
-        self.top = counts
-        # cont[k] (n-grams of length k+1): number of distinct left extensions among the n-grams one longer. With
-        # BOS padding every shorter n-gram occurrence is the suffix of a top-order one, so top counts are enough.
-        self.cont: list[Counter] = []
-        for k in range(order - 1):
-            longer = {gram[order - k - 2 :] for gram in counts}
-            self.cont.append(Counter(gram[1:] for gram in longer))
-        self.ctx_total: list[Counter] = [Counter() for _ in range(order)]
-        self.ctx_types: list[Counter] = [Counter() for _ in range(order)]
-        for k in range(order):
-            table = counts if k == order - 1 else self.cont[k]
-            for gram, c in table.items():
-                self.ctx_total[k][gram[:-1]] += c
-                self.ctx_types[k][gram[:-1]] += 1
-        self.vocab_size = len(self.cont[0]) + 1 if order > 1 else len(counts) + 1
-
-    def prob(self, history: Sequence[str], word: str) -> float:
-        p = 1.0 / self.vocab_size
-        for k in range(self.order):
-            h = tuple(history[len(history) - k :]) if k else ()
-            total = self.ctx_total[k].get(h, 0)
-            if not total:
-                continue
-            table = self.top if k == self.order - 1 else self.cont[k]
-            p = max(table.get((*h, word), 0) - DISCOUNT, 0) / total + DISCOUNT * self.ctx_types[k][h] / total * p
-        return p
-
-    def mean_logprob(self, tokens: list[str]) -> float:
-        seq = [BOS] * (self.order - 1) + tokens + [EOS]
-        n = self.order - 1
-        return sum(math.log(self.prob(seq[i - n : i], seq[i])) for i in range(n, len(seq))) / (len(seq) - n)
-
-
-def ngram_counts(sentences: Sequence[list[str]], order: int) -> dict[tuple[str, ...], int]:
-    counts: Counter = Counter()
-    for toks in sentences:
-        seq = [BOS] * (order - 1) + toks + [EOS]
-        counts.update(tuple(seq[i - order + 1 : i + 1]) for i in range(order - 1, len(seq)))
-    return dict(counts)
+def ngram_windows(seqs: Sequence[np.ndarray], order: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every n-gram of every sequence padded with order-1 BOS and one EOS: (windows (n, order), sequence index)."""
+    padded = [np.concatenate((np.full(order - 1, BOS), s, [EOS])).astype(np.int64) for s in seqs]
+    if not padded:
+        return np.zeros((0, order), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    lens = np.array([len(p) for p in padded])
+    flat = np.concatenate(padded)
+    seq = np.repeat(np.arange(len(padded)), lens)
+    pos = np.flatnonzero(np.arange(len(flat)) - (np.cumsum(lens) - lens)[seq] >= order - 1)
+    return np.stack([flat[pos - order + 1 + j] for j in range(order)], axis=1), seq[pos]
 
 
 class FluencyModel:
-    """Word bigram statistics (gap/swap) and a suffix 4-gram LM (suffix) for one target language."""
+    """One fold's models: word bigram KN LM + ML bigram table (gap/swap), suffix 4-gram KN LM (suffix)."""
 
-    def __init__(self, word_bigrams: dict[tuple[str, ...], int], suffix_grams: dict[tuple[str, ...], int]) -> None:
-        self.word_bigrams, self.suffix_grams = word_bigrams, suffix_grams
-        self.bigram = KneserNey(word_bigrams, 2)
-        self.suffix_lm = KneserNey(suffix_grams, SUFFIX_ORDER)
-        self.successors: dict[str, dict[str, float]] = defaultdict(dict)  # a -> {x: p_ML(x|a)}
-        self.predecessors: dict[str, dict[str, float]] = defaultdict(dict)  # b -> {x: p_ML(b|x)}
-        totals: Counter = Counter()
-        for (a, _), c in word_bigrams.items():
-            totals[a] += c
-        for (a, b), c in word_bigrams.items():
-            self.successors[a][b] = c / totals[a]
-            self.predecessors[b][a] = c / totals[a]
-        self.fit_seconds = 0.0
+    def __init__(
+        self, word_keys: np.ndarray, word_counts: np.ndarray, n_words: int,
+        suffix_keys: np.ndarray, suffix_counts: np.ndarray, n_suffixes: int,
+    ) -> None:  # fmt: skip
+        self.bigram_lm = KneserNeyLM(word_keys, word_counts, 2, n_words)
+        self.bigrams = BigramTable(word_keys, word_counts, n_words)
+        self.suffix_lm = KneserNeyLM(suffix_keys, suffix_counts, SUFFIX_ORDER, n_suffixes)
 
-    @classmethod
-    def fit(cls, tgt_texts: Sequence[str]) -> FluencyModel:
-        start = time.perf_counter()
-        toks = [words(t) for t in tgt_texts]
-        model = cls(ngram_counts(toks, 2), ngram_counts([suffixes(t) for t in toks], SUFFIX_ORDER))
-        model.fit_seconds = time.perf_counter() - start
-        return model
-
-    def p_between(self, a: str, b: str) -> float:
-        """sum_x p(x|a) p(b|x): how likely exactly one word stands between a and b (maximum likelihood)."""
-        succ, pred = self.successors.get(a), self.predecessors.get(b)
-        if not succ or not pred:
-            return 0.0
-        if len(succ) > len(pred):
-            succ, pred = pred, succ
-        return sum(p * pred.get(x, 0.0) for x, p in succ.items())
-
-    def word_surprise(self, tokens: list[str]) -> list[float]:
-        """Per word w between a and b: log sum_x p(x|a) p(b|x) - log p(w|a) p(b|w) (the ``swap`` terms)."""
-        seq = [BOS, *tokens, EOS]
-        step = [math.log(self.bigram.prob([a], b)) for a, b in zip(seq, seq[1:], strict=False)]
-        return [
-            math.log(self.p_between(a, b) + GAP_FLOOR) - step[j] - step[j + 1]
-            for j, (a, b) in enumerate(zip(seq, seq[2:], strict=False))
-        ]
-
-    def features(self, text: str) -> tuple[float, float, float]:
-        """(suffix mean log-prob, gap, swap) of one target text; NaN for a text without words."""
-        toks = words(text)
-        if not toks:
-            return math.nan, math.nan, math.nan
-        seq = [BOS, *toks, EOS]
-        gap = max(
-            math.log(self.p_between(a, b) + GAP_FLOOR) - math.log(self.bigram.prob([a], b))
-            for a, b in zip(seq, seq[1:], strict=False)
-        )
-        return self.suffix_lm.mean_logprob(suffixes(toks)), gap, max(self.word_surprise(toks))
-
-    def to_arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        for name, table in (("word_bigrams", self.word_bigrams), ("suffix_grams", self.suffix_grams)):
-            out[f"{prefix}{name}_keys"] = np.array(["\t".join(g) for g in table], dtype=object)
-            out[f"{prefix}{name}_counts"] = np.fromiter(table.values(), dtype=np.int64, count=len(table))
-        return out
-
-    @classmethod
-    def from_arrays(cls, z: Any, prefix: str = "") -> FluencyModel:
-        tables = []
-        for name in ("word_bigrams", "suffix_grams"):
-            keys, counts = z[f"{prefix}{name}_keys"], z[f"{prefix}{name}_counts"]
-            tables.append({tuple(k.split("\t")): int(c) for k, c in zip(keys, counts, strict=True)})
-        return cls(*tables)
+    def analyse(
+        self, word_seqs: Sequence[np.ndarray], suffix_seqs: Sequence[np.ndarray]
+    ) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+        """``{suffix, gap, swap}`` per sequence (NaN for an empty one) and each sequence's per-word ``swap`` terms."""
+        n = len(word_seqs)
+        out = {k: np.full(n, np.nan) for k in ("suffix", "gap", "swap")}
+        lens = np.array([len(s) for s in word_seqs], dtype=np.int64)
+        full = np.flatnonzero(lens > 0)
+        surprises = [np.zeros(0)] * n
+        if not len(full):
+            return out, surprises
+        steps, step_seq = ngram_windows([word_seqs[i] for i in full], 2)  # (a, b) incl. BOS/EOS, m+1 per sentence
+        step_lp = np.log(self.bigram_lm.prob(steps[:, :1], steps[:, 1]))
+        junction = np.log(self.bigrams.between(steps[:, 0], steps[:, 1]) + GAP_FLOOR) - step_lp
+        gap = np.full(len(full), -np.inf)
+        np.maximum.at(gap, step_seq, junction)
+        # word j of a sentence sits between steps j and j+1 of that sentence (its steps are contiguous)
+        m = lens[full]
+        word_seq = np.repeat(np.arange(len(full)), m)
+        word_pos = np.arange(len(word_seq)) - np.repeat(np.cumsum(m) - m, m)
+        j = (np.cumsum(m + 1) - (m + 1))[word_seq] + word_pos  # the step into each word
+        between = np.log(self.bigrams.between(steps[j, 0], steps[j + 1, 1]) + GAP_FLOOR)
+        surprise = between - step_lp[j] - step_lp[j + 1]
+        swap = np.full(len(full), -np.inf)
+        np.maximum.at(swap, word_seq, surprise)
+        grams, gram_seq = ngram_windows([suffix_seqs[i] for i in full], SUFFIX_ORDER)
+        suffix_lp = np.log(self.suffix_lm.prob(grams[:, :-1], grams[:, -1]))
+        suffix = np.bincount(gram_seq, weights=suffix_lp, minlength=len(full)) / np.bincount(gram_seq)
+        out["suffix"][full], out["gap"][full], out["swap"][full] = suffix, gap, swap
+        for i, values in zip(full, np.split(surprise, np.cumsum(lens[full])[:-1]), strict=True):
+            surprises[i] = values
+        return out, surprises
 
 
 class CrossFitFluency:
-    """K fluency models, model k fitted on the targets outside fold k (fold of the target text)."""
+    """K fluency models over one vocabulary; model k counted without the targets of fold k (fold of the text)."""
 
-    def __init__(self, models: Sequence[FluencyModel]) -> None:
-        self.models = list(models)
-        self.fit_seconds = sum(m.fit_seconds for m in self.models)
-        self._last: tuple[tuple, dict[str, np.ndarray]] | None = None
+    def __init__(self, vocabs: tuple[list[str], list[str]], tables: dict[str, np.ndarray]) -> None:
+        """``vocabs``: (words, suffixes) with RESERVED first; ``tables``: ``{word,suffix}_{keys,total,held}``."""
+        self.vocabs, self.tables = vocabs, tables
+        self.index = [{w: i for i, w in enumerate(v)} for v in vocabs]
+        held_w, held_s = tables["word_held"], tables["suffix_held"]
+        self.models = [
+            FluencyModel(
+                tables["word_keys"],
+                tables["word_total"] - held_w[k],
+                len(vocabs[0]),
+                tables["suffix_keys"],
+                tables["suffix_total"] - held_s[k],
+                len(vocabs[1]),
+            )  # fmt: skip
+            for k in range(len(held_w))
+        ]
+        self.fit_seconds = 0.0
+        self._last: tuple[tuple, dict[str, np.ndarray], list[np.ndarray]] | None = None
 
     @classmethod
     def fit(cls, tgt_texts: Sequence[str], *, folds: int = DEFAULT_FOLDS) -> CrossFitFluency:
-        fold = [fold_of(t, folds) for t in tgt_texts]
-        kept = [[t for t, f in zip(tgt_texts, fold, strict=True) if f != k] for k in range(folds)]
-        return cls([FluencyModel.fit(texts) for texts in kept])
+        start = time.perf_counter()
+        fold = np.array([fold_of(t, folds) for t in tgt_texts], dtype=np.int64)
+        tokens = [words(t) for t in tgt_texts]
+        vocabs: tuple[list[str], list[str]] = (list(RESERVED), list(RESERVED))
+        index: list[dict[str, int]] = [{w: i for i, w in enumerate(RESERVED)} for _ in range(2)]
+        seqs: list[list[np.ndarray]] = [[], []]
+        for toks in tokens:
+            for v, sequence in enumerate((toks, suffixes(toks))):
+                ids = [index[v].setdefault(w, len(index[v])) for w in sequence]
+                seqs[v].append(np.asarray(ids, dtype=np.int64))
+        for v in range(2):
+            vocabs[v].extend(list(index[v])[len(RESERVED) :])
+        tables: dict[str, np.ndarray] = {}
+        for name, v, order in (("word", 0, 2), ("suffix", 1, SUFFIX_ORDER)):
+            windows, seq = ngram_windows(seqs[v], order)
+            keys, inverse = np.unique(encode(windows, len(vocabs[v])), return_inverse=True)
+            held = np.bincount(fold[seq] * len(keys) + inverse, minlength=folds * len(keys)).reshape(folds, -1)
+            tables |= {f"{name}_keys": keys, f"{name}_total": held.sum(axis=0), f"{name}_held": held.astype(np.int32)}
+        model = cls(vocabs, tables)
+        model.fit_seconds = time.perf_counter() - start
+        return model
+
+    def _analyse(self, tgt_texts: Sequence[str], fold_texts: Sequence[str | None]) -> tuple[dict, list[np.ndarray]]:
+        key = (tuple(tgt_texts), tuple(fold_texts))
+        if self._last is not None and self._last[0] == key:
+            return self._last[1], self._last[2]
+        n_folds = len(self.models)
+        unique: dict[tuple[str, int], int] = {}  # captions repeat: analyse each (text, fold) once
+        row_of = [
+            unique.setdefault((t or "", fold_of(f if f is not None else (t or ""), n_folds)), len(unique))
+            for t, f in zip(tgt_texts, fold_texts, strict=True)
+        ]
+        items = list(unique)
+        feats = {k: np.full(len(items), np.nan) for k in ("suffix", "gap", "swap")}
+        surprises: list[np.ndarray] = [np.zeros(0)] * len(items)
+        fold = np.array([k for _, k in items], dtype=np.int64)
+        for k, model in enumerate(self.models):
+            idx = np.flatnonzero(fold == k)
+            if not len(idx):
+                continue
+            toks = [words(items[i][0]) for i in idx]
+            word_ids = [np.array([self.index[0].get(w, UNK) for w in t], dtype=np.int64) for t in toks]
+            suffix_ids = [np.array([self.index[1].get(w, UNK) for w in suffixes(t)], dtype=np.int64) for t in toks]
+            part, part_surprises = model.analyse(word_ids, suffix_ids)
+            for name, values in part.items():
+                feats[name][idx] = values
+            for i, values in zip(idx, part_surprises, strict=True):
+                surprises[i] = values
+        rows = np.asarray(row_of, dtype=np.int64)
+        out = {k: v[rows].astype(np.float32) for k, v in feats.items()}
+        per_row = [surprises[r] for r in row_of]
+        self._last = (key, out, per_row)
+        return out, per_row
 
     def features(self, tgt_texts: Sequence[str], fold_texts: Sequence[str | None]) -> dict[str, np.ndarray]:
         """``{suffix, gap, swap}`` per target; ``fold_texts[i]`` (or the target itself when None) picks the fold."""
-        key = (tuple(tgt_texts), tuple(fold_texts))
-        if self._last is not None and self._last[0] == key:
-            return self._last[1]
-        cache: dict[tuple[str, int], tuple[float, float, float]] = {}
-        rows = []
-        for text, fold_text in zip(tgt_texts, fold_texts, strict=True):
-            k = fold_of(fold_text if fold_text is not None else text, len(self.models))
-            if (text, k) not in cache:
-                cache[(text, k)] = self.models[k].features(text or "")
-            rows.append(cache[(text, k)])
-        arr = np.asarray(rows, dtype=np.float32).reshape(len(rows), 3)
-        out = {"suffix": arr[:, 0], "gap": arr[:, 1], "swap": arr[:, 2]}
-        self._last = (key, out)
-        return out
+        return self._analyse(tgt_texts, fold_texts)[0]
 
     def word_surprises(self, tgt_texts: Sequence[str], fold_texts: Sequence[str | None]) -> list[np.ndarray]:
-        """:meth:`FluencyModel.word_surprise` per target (fold as in :meth:`features`)."""
-        n = len(self.models)
-        return [
-            np.asarray(self.models[fold_of(f if f is not None else t, n)].word_surprise(words(t or "")))
-            for t, f in zip(tgt_texts, fold_texts, strict=True)
-        ]
+        """Per target, per word: the ``swap`` term (how much worse the word fits than a typical filler)."""
+        return self._analyse(tgt_texts, fold_texts)[1]
 
     def clear_cache(self) -> None:
         self._last = None
 
     def save(self, path: str | Path) -> None:
-        arrays: dict[str, np.ndarray] = {"folds": np.int64(len(self.models))}
-        for k, m in enumerate(self.models):
-            arrays.update(m.to_arrays(f"fold{k}_"))
-        np.savez_compressed(path, **arrays)
+        word_vocab, suffix_vocab = (np.array(v, dtype=object) for v in self.vocabs)
+        np.savez_compressed(path, word_vocab=word_vocab, suffix_vocab=suffix_vocab, **self.tables)
 
     @classmethod
     def load(cls, path: str | Path) -> CrossFitFluency:
         with np.load(path, allow_pickle=True) as z:
-            return cls([FluencyModel.from_arrays(z, f"fold{k}_") for k in range(int(z["folds"]))])
+            vocabs = (list(z["word_vocab"]), list(z["suffix_vocab"]))
+            tables = {k: z[k] for k in z.files if not k.endswith("_vocab")}
+        return cls(vocabs, tables)
 
 
 class FluencyScorer(Scorer):

@@ -1,19 +1,26 @@
-"""The target-side fluency scorers: Kneser-Ney LM, gap/swap features, cross-fitting folds, persistence."""
+"""The target-side fluency scorers: vectorised n-gram models (against a plain-dict reference), gap/swap features,
+cross-fitting folds, persistence, and the joint lexical+fluency scorer."""
 
 from __future__ import annotations
 
-import math
+from collections import Counter
 
 import numpy as np
 import pytest
 from toy_corpus import toy_pairs
 
-from clcm.filtering.fluency import CrossFitFluency, FluencyModel, KneserNey, ngram_counts
+from clcm.filtering.fluency import EOS, UNK, CrossFitFluency, ngram_windows, suffixes
 from clcm.filtering.lexical import LexicalModel, fold_of, words
+from clcm.filtering.ngram import DISCOUNT, BigramTable, KneserNeyLM, encode
 from clcm.filtering.scoring import build_scorers
 
 FLUENCY = ("fluency_suffix", "fluency_gap", "fluency_swap")
 TARGETS = [t for _, t in toy_pairs(400)]
+MULTI30K_LIKE = [  # varied enough that higher orders, back-off and unseen contexts all occur
+    "Muž v modrém tričku stojí na ulici.", "Žena v červeném kabátě jde po ulici.", "Dva psi běží po trávě.",
+    "Malá holčička si hraje s míčem na pláži.", "Muž stojí vedle modrého auta.", "Pes skáče do vody.",
+    "Skupina lidí stojí na ulici.", "Žena drží malého psa.", "Chlapec v modrém skáče do vody.",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -21,14 +28,63 @@ def model() -> CrossFitFluency:
     return CrossFitFluency.fit(TARGETS, folds=2)
 
 
+class ReferenceKneserNey:
+    """Textbook interpolated Kneser-Ney over tuples in dicts (slow, obviously right) to check the numpy one."""
+
+    def __init__(self, sentences: list[list[int]], order: int) -> None:
+        self.order = order
+        padded = [[0] * (order - 1) + s + [EOS] for s in sentences]
+        self.top = Counter(tuple(p[i - order + 1 : i + 1]) for p in padded for i in range(order - 1, len(p)))
+        self.cont = {}
+        longer = set(self.top)
+        for length in range(order - 1, 0, -1):
+            self.cont[length] = Counter(g[1:] for g in longer)
+            longer = set(self.cont[length])
+        self.vocab_size = len(self.cont[1]) + 1 if order > 1 else len(self.top) + 1
+
+    def prob(self, history: tuple[int, ...], word: int) -> float:
+        p = 1.0 / self.vocab_size
+        for length in range(1, self.order + 1):
+            table = self.top if length == self.order else self.cont[length]
+            ctx = history[len(history) - (length - 1) :] if length > 1 else ()
+            rows = {g: c for g, c in table.items() if g[:-1] == ctx}
+            total = sum(rows.values())
+            if total:
+                p = max(rows.get((*ctx, word), 0) - DISCOUNT, 0) / total + DISCOUNT * len(rows) / total * p
+        return p
+
+
+def _ids(texts: list[str]) -> tuple[list[list[int]], int]:
+    index = {"<s>": 0, "</s>": 1, "<unk>": 2}
+    seqs = [[index.setdefault(w, len(index)) for w in words(t)] for t in texts]
+    return seqs, len(index)
+
+
 @pytest.mark.parametrize("order", [2, 3, 4])
-def test_kneser_ney_is_a_distribution(order):
-    sentences = [words(t) for t in TARGETS[:60]]
-    lm = KneserNey(ngram_counts(sentences, order), order)
-    vocab = {g[-1] for g in lm.top}
-    for history in (["<s>"] * (order - 1), ["pes", "běží", "v"][-(order - 1) :], ["neznámé"] * (order - 1)):
-        total = sum(lm.prob(history, w) for w in vocab) + lm.prob(history, "<unseen>")
-        assert total == pytest.approx(1.0, abs=1e-9), history
+def test_kneser_ney_matches_the_reference_and_is_a_distribution(order):
+    seqs, radix = _ids(MULTI30K_LIKE)
+    windows, _ = ngram_windows([np.array(s) for s in seqs], order)
+    keys, counts = np.unique(encode(windows, radix), return_counts=True)
+    lm, ref = KneserNeyLM(keys, counts, order, radix), ReferenceKneserNey(seqs, order)
+    rng = np.random.default_rng(0)
+    histories = [tuple(w[:-1]) for w in windows[:6]] + [tuple(rng.integers(0, radix, order - 1)) for _ in range(4)]
+    for h in histories:
+        words_ = np.arange(radix)  # every id; UNK (2) is never counted: it stands for any unseen word
+        p = lm.prob(np.tile(np.array(h, dtype=np.int64), (len(words_), 1)), words_)
+        np.testing.assert_allclose(p, [ref.prob(h, int(w)) for w in words_], rtol=1e-12)
+        predicted = set(lm.levels[0][0].tolist())  # words seen after some history; the rest share the unseen mass
+        assert UNK not in predicted
+        assert p[sorted(predicted)].sum() + p[UNK] == pytest.approx(1.0, abs=1e-12), h
+
+
+def test_between_is_the_probability_of_one_word_between():
+    # ids: a=3 x=4 y=5 b=6 c=7 d=8; sentences a x b / a y b / a x c / d b (no BOS/EOS needed here)
+    pairs = [(3, 4), (4, 6), (3, 5), (5, 6), (3, 4), (4, 7), (8, 6)]
+    keys, counts = np.unique([a * 10 + b for a, b in pairs], return_counts=True)
+    table = BigramTable(keys, counts, 10)
+    # p(x|a) = 2/3, p(y|a) = 1/3; p(b|x) = 1/2, p(b|y) = 1
+    got = table.between(np.array([3, 3, 8]), np.array([6, 9, 6]))
+    np.testing.assert_allclose(got, [2 / 3 * 1 / 2 + 1 / 3 * 1, 0.0, 0.0])
 
 
 def test_fluency_scores_rank_broken_targets_below_clean(model):
@@ -50,36 +106,33 @@ def test_fluency_scores_rank_broken_targets_below_clean(model):
 def test_each_target_is_scored_by_the_model_that_never_saw_it(model):
     text = TARGETS[0]
     k = fold_of(text, 2)
-    own = model.models[k].features(text)
-    assert model.features([text], [None])["gap"][0] == pytest.approx(own[1])
-    # the fold model did not see the sentence, the other one did: the sentence is likelier under the other one
-    seen = model.models[1 - k].bigram
-    unseen = model.models[k].bigram
-    first = words(text)[:2]
-    assert seen.top.get(("<s>", first[0]), 0) > 0
-    assert seen.prob(first[:1], first[1]) >= unseen.prob(first[:1], first[1])
-    # a corruption is scored by the fold of the target it was made from (orig_tgt_text), not its own text
+    first_bigram = encode(np.array([[0, model.index[0][words(text)[0]]]]), len(model.vocabs[0]))
+    pos = np.searchsorted(model.tables["word_keys"], first_bigram)
+    assert model.tables["word_held"][k][pos] >= 1  # fold k's model is counted without this sentence's bigrams
+    own = model.models[k].analyse(*_encoded(model, [text]))[0]
+    assert model.features([text], [None])["gap"][0] == pytest.approx(own["gap"][0])
+    # a corruption is scored by the fold of the target it was made from (orig_tgt_text), not by its own text
     noisy = "Červený pes v parku."
-    via_orig = model.features([noisy], [text])
-    assert via_orig["gap"][0] == pytest.approx(model.models[k].features(noisy)[1])
+    expected = model.models[k].analyse(*_encoded(model, [noisy]))[0]["gap"][0]
+    assert model.features([noisy], [text])["gap"][0] == pytest.approx(expected)
+
+
+def _encoded(model: CrossFitFluency, texts: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    toks = [words(t) for t in texts]
+    return (
+        [np.array([model.index[0].get(w, 2) for w in t]) for t in toks],
+        [np.array([model.index[1].get(w, 2) for w in suffixes(t)]) for t in toks],
+    )
 
 
 def test_fluency_save_load_roundtrip_and_empty_text(model, tmp_path):
     model.save(tmp_path / "flu.npz")
     loaded = CrossFitFluency.load(tmp_path / "flu.npz")
-    texts = ["Velký kočka jí v ulici.", "", "?!"]
-    a, b = model.features(texts, [None] * 3), loaded.features(texts, [None] * 3)
+    texts = ["Velký kočka jí v ulici.", "", "?!", "Neznámé slovo."]
+    a, b = model.features(texts, [None] * 4), loaded.features(texts, [None] * 4)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
-        assert np.isnan(a[k][1]) and np.isnan(a[k][2])  # no words: NaN, not a crash
-
-
-def test_gap_is_the_probability_of_one_word_between():
-    m = FluencyModel.fit(["a x b", "a y b", "a x c", "d b"])
-    # p(x|a) = 2/3, p(y|a) = 1/3; p(b|x) = 1/2, p(b|y) = 1
-    assert m.p_between("a", "b") == pytest.approx(2 / 3 * 1 / 2 + 1 / 3 * 1)
-    assert m.p_between("a", "zzz") == 0.0
-    assert not math.isnan(m.features("a b")[1])
+        assert np.isnan(a[k][1]) and np.isnan(a[k][2]) and not np.isnan(a[k][3])  # no words: NaN, not a crash
 
 
 def test_lexical_fluency_needs_both_signals_on_the_same_word(model):

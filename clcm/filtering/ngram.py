@@ -1,0 +1,118 @@
+"""Count-based n-gram models over integer ids, vectorised with numpy (sorted int64 keys + ``searchsorted``).
+
+An n-gram (i1, ..., iL) is the base-``radix`` number i1 * radix^(L-1) + ... + iL, so every table is a sorted key
+array plus a value array and a batch of lookups is one ``searchsorted``. No Python dicts: a model over a large corpus
+stays a few arrays (fast to save, load and share across Beam workers).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DISCOUNT = 0.75  # the usual Kneser-Ney absolute discount
+CHUNK = 50_000  # queries per chunk in ``between`` (bounds the expanded neighbour arrays)
+
+
+def encode(ids: np.ndarray, radix: int) -> np.ndarray:
+    """Rows of ids, shape (n, L), to one int64 key per row; L = 0 gives key 0 (the empty history)."""
+    key = np.zeros(len(ids), dtype=np.int64)
+    for j in range(ids.shape[1]):
+        key = key * radix + ids[:, j]
+    return key
+
+
+def lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """``values`` at ``query`` keys (0 where a key is absent); ``keys`` sorted."""
+    out = np.zeros(len(query), dtype=values.dtype)
+    if not len(keys) or not len(query):
+        return out
+    pos = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+    found = keys[pos] == query
+    out[found] = values[pos[found]]
+    return out
+
+
+class KneserNeyLM:
+    """Interpolated Kneser-Ney LM from top-order n-gram counts (sentences padded with order-1 BOS ids).
+
+    Lower orders use continuation counts (how many distinct words precede an n-gram); with BOS padding every
+    shorter n-gram occurrence is the suffix of a top-order one, so the top-order counts are all it needs.
+    """
+
+    def __init__(self, keys: np.ndarray, counts: np.ndarray, order: int, radix: int) -> None:
+        if float(radix) ** order >= 2.0**62:
+            raise ValueError(f"{order}-grams over {radix} ids do not fit int64 keys")
+        keep = counts > 0
+        self.order, self.radix = order, radix
+        self.levels: list[tuple[np.ndarray, ...]] = []  # per length L: gram keys, values, ctx keys, totals, types
+        grams, values = keys[keep], counts[keep].astype(np.float64)
+        for length in range(order, 0, -1):
+            if length < order:  # continuation counts: distinct (length+1)-grams ending in each length-gram
+                grams, cont = np.unique(grams % radix**length, return_counts=True)
+                values = cont.astype(np.float64)
+            ctx, inverse = np.unique(grams // radix, return_inverse=True)
+            totals = np.bincount(inverse, weights=values, minlength=len(ctx))
+            types = np.bincount(inverse, minlength=len(ctx)).astype(np.float64)
+            self.levels.insert(0, (grams, values, ctx, totals, types))
+        self.vocab_size = len(self.levels[0][0]) + 1  # + 1: mass for unseen words
+
+    def prob(self, history: np.ndarray, word: np.ndarray) -> np.ndarray:
+        """p(word | history) for rows of ``history`` (n, order-1) and ``word`` (n,)."""
+        p = np.full(len(word), 1.0 / self.vocab_size)
+        for length, (grams, values, ctx_keys, totals, types) in enumerate(self.levels, start=1):
+            ctx = encode(history[:, history.shape[1] - (length - 1) :], self.radix)
+            total = lookup(ctx_keys, totals, ctx)
+            n_types = lookup(ctx_keys, types, ctx)
+            count = lookup(grams, values, ctx * self.radix + word)
+            seen = total > 0
+            safe = np.where(seen, total, 1.0)
+            p = np.where(seen, np.maximum(count - DISCOUNT, 0.0) / safe + DISCOUNT * n_types / safe * p, p)
+        return p
+
+
+class BigramTable:
+    """Maximum-likelihood bigram probabilities p(b|a), indexed both by (a, b) and by (b, a)."""
+
+    def __init__(self, keys: np.ndarray, counts: np.ndarray, radix: int) -> None:
+        keep = counts > 0
+        self.radix = radix
+        self.keys = keys[keep]
+        first = self.keys // radix
+        totals = np.bincount(first, weights=counts[keep], minlength=radix)
+        self.p = counts[keep] / totals[first]  # p(b|a) in (a, b) order
+        second = self.keys % radix
+        by_second = np.argsort(second * radix + first, kind="stable")
+        self.keys_t = (second * radix + first)[by_second]  # (b, a) order
+        self.p_t = self.p[by_second]
+
+    def between(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """sum_x p(x|a) p(b|x) per query: how likely exactly one word stands between a and b.
+
+        Walks the shorter of a's successor list and b's predecessor list for each query.
+        """
+        out = np.zeros(len(a))
+        for lo in range(0, len(a), CHUNK):
+            out[lo : lo + CHUNK] = self._between(a[lo : lo + CHUNK], b[lo : lo + CHUNK])
+        return out
+
+    def _between(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        r = self.radix
+        out_start, out_end = np.searchsorted(self.keys, a * r), np.searchsorted(self.keys, (a + 1) * r)
+        in_start, in_end = np.searchsorted(self.keys_t, b * r), np.searchsorted(self.keys_t, (b + 1) * r)
+        out_deg, in_deg = out_end - out_start, in_end - in_start
+        total = np.zeros(len(a))
+        via_out = out_deg <= in_deg
+        q, e = _expand(np.flatnonzero(via_out), out_start[via_out], out_deg[via_out])
+        x = self.keys[e] % r  # successors x of a: p(x|a) * p(b|x)
+        total += np.bincount(q, weights=self.p[e] * lookup(self.keys, self.p, x * r + b[q]), minlength=len(a))
+        q, e = _expand(np.flatnonzero(~via_out), in_start[~via_out], in_deg[~via_out])
+        x = self.keys_t[e] % r  # predecessors x of b: p(b|x) * p(x|a)
+        total += np.bincount(q, weights=self.p_t[e] * lookup(self.keys, self.p, a[q] * r + x), minlength=len(a))
+        return total
+
+
+def _expand(queries: np.ndarray, starts: np.ndarray, degrees: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(query index, table position) for every position in [start, start + degree) of every query."""
+    q = np.repeat(queries, degrees)
+    offsets = np.arange(int(degrees.sum())) - np.repeat(np.cumsum(degrees) - degrees, degrees)
+    return q, np.repeat(starts, degrees) + offsets
