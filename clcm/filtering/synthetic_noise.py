@@ -26,7 +26,7 @@ class Pair:
     bt: str | None = None
     src_lang: str = ""
     tgt_lang: str = ""
-    orig_tgt: str | None = None  # the corpus target a corruption was made from (None: a corpus pair)
+    orig_tgt: str | None = None  # the corpus target a corruption was made from (None: a corpus pair); picks its fold
 
 
 def _is_content(word: str) -> bool:
@@ -133,7 +133,8 @@ def word_swap(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> Pair:
 def misaligned(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> Pair:
     """The target belongs to another caption."""
     other = pool[int(rng.integers(len(pool)))]
-    return replace(p, tgt=other.tgt, bt=other.bt if p.bt is not None else None)
+    # the target is another corpus sentence: it must be scored like that sentence (its own cross-fit fold)
+    return replace(p, tgt=other.tgt, bt=other.bt if p.bt is not None else None, orig_tgt=other.orig_tgt or other.tgt)
 
 
 Corruption = Callable[[Pair, Sequence[Pair], np.random.Generator], Pair]
@@ -177,6 +178,6 @@ def corrupt(
         noisy = CORRUPTIONS[kind](pairs[int(b)], pairs, rng)
         if noisy.tgt == pairs[int(b)].tgt:  # a no-op corruption would be a mislabelled clean pair
             continue
-        out.append(replace(noisy, orig_tgt=pairs[int(b)].tgt))
+        out.append(noisy if noisy.orig_tgt else replace(noisy, orig_tgt=pairs[int(b)].tgt))
         types.append(kind)
     return out, types

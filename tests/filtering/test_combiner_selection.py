@@ -8,6 +8,7 @@ from toy_corpus import toy_pairs
 
 from clcm.filtering.base import HIGHER_IS_BETTER, LOWER_IS_BETTER
 from clcm.filtering.combiner import Combiner, fit_combiner
+from clcm.filtering.langid import LangIdScorer
 from clcm.filtering.selection import FRACTION_REASON, NOISE_REASON, SelectionConfig, select
 from clcm.filtering.synthetic_noise import CORRUPTIONS, Pair, corrupt, word_drop, word_swap
 
@@ -38,9 +39,12 @@ def test_drop_and_swap_change_exactly_one_content_word_and_keep_punctuation_and_
 
 
 def test_corruptions_remember_the_target_they_were_made_from():
-    noisy, _ = corrupt(PAIRS, 40, seed=3)
+    noisy, types = corrupt(PAIRS, 80, seed=3)
     targets = {p.tgt for p in PAIRS}
-    assert all(n.orig_tgt in targets and n.tgt != n.orig_tgt for n in noisy)
+    assert all(n.orig_tgt in targets for n in noisy)
+    # a misaligned target is another corpus sentence: scored by that sentence's fold, like the sentence itself
+    assert all((n.tgt == n.orig_tgt) == (t == "misaligned") for n, t in zip(noisy, types, strict=True))
+    assert "misaligned" in types
 
 
 def test_corrupt_is_seeded():
@@ -86,7 +90,7 @@ def test_selection_threshold_fraction_rules_and_accounting():
     assert sel.reason == [None, NOISE_REASON, "wrong_language", FRACTION_REASON, None, NOISE_REASON]
     assert sel.keep.tolist() == [True, False, False, False, True, False]
     assert sel.keep.sum() + sum(r is not None for r in sel.reason) == len(noise)
-    assert sel.rule_thresholds == {"langid": 0.5}
+    assert sel.rule_thresholds == {"langid": LangIdScorer.default_threshold}  # None: the scorer's own
 
 
 def test_min_per_media_rescues_but_not_hard_rule_drops():

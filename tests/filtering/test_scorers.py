@@ -42,6 +42,12 @@ def test_langid_table():
     assert LangIdScorer.reason == "wrong_language" and LangIdScorer.direction == HIGHER_IS_BETTER
 
 
+def test_langid_lets_a_confident_sibling_pass_but_not_another_language():
+    sk = "Hnedý pes beží v parku za čiernym psom."  # Slovak for a Czech target: a close sibling, counted half
+    s = check(LangIdScorer(), [(SRC, sk, None, "en", "cs"), (SRC, sk, None, "en", "de")], [True, False])
+    assert 0.4 < s[0] <= 0.5 and s[1] < 0.1
+
+
 def test_langid_is_deterministic():
     rows = [(SRC, "Pes běží.", None, "en", "cs")] * 2
     a, b = LangIdScorer().score(batch(rows)), LangIdScorer().score(batch(rows))
