@@ -50,12 +50,12 @@ import numpy as np  # noqa: E402
 
 from clcm.filtering.fluency import CrossFitFluency  # noqa: E402
 from clcm.filtering.lexical import CrossFitLexical, LexicalModel  # noqa: E402
-from clcm.filtering.registry import FLUENCY_SCORERS, JOINT_SCORERS, LEXICAL_SCORERS  # noqa: E402
+from clcm.filtering.registry import FLUENCY_SCORERS, JOINT_SCORERS, LEXICAL_SCORERS, RULE_SCORERS  # noqa: E402
 from clcm.filtering.scoring import build_scorers, score_batch, train_combiner  # noqa: E402
 from clcm.filtering.synthetic_noise import Pair  # noqa: E402
 
 SEED = 20261123  # not the library's corruption seeds (0, 1)
-SCORER_NAMES = ("langid", "length_ratio", "copy", "repetition", *LEXICAL_SCORERS, *FLUENCY_SCORERS, *JOINT_SCORERS)
+SCORER_NAMES = ("langid", *RULE_SCORERS, *LEXICAL_SCORERS, *FLUENCY_SCORERS, *JOINT_SCORERS)
 CS_FUNCTION = {"který", "která", "které", "jsou", "jeho", "její", "jejich", "nebo", "také", "před", "přes", "mezi"}
 PUNCT = ".,;:!?\"'()"
 CS_FUNCTION |= {"při", "pro", "pod", "nad", "jak", "kde", "tak", "což", "aby", "ale", "své", "svou"}

@@ -17,6 +17,7 @@ from clcm.filtering.lexical import (
     LexicalWorstWordScorer,
 )
 from clcm.filtering.logprob import LogProbScorer
+from clcm.filtering.punctuation import FinalPunctuationScorer
 from clcm.filtering.repetition import RepetitionScorer
 
 SCORERS: dict[str, type[Scorer]] = {
@@ -26,6 +27,7 @@ SCORERS: dict[str, type[Scorer]] = {
         LengthRatioScorer,
         CopyScorer,
         RepetitionScorer,
+        FinalPunctuationScorer,
         ChrfScorer,
         LogProbScorer,
         LexicalLikelihoodScorer,
@@ -41,7 +43,7 @@ SCORERS: dict[str, type[Scorer]] = {
         EmbeddingBtScorer,
     )
 }
-RULE_SCORERS = ("length_ratio", "copy", "repetition")  # cheap, no model: >= 10k pairs/s on one core
+RULE_SCORERS = ("length_ratio", "copy", "repetition", "final_punct")  # cheap, no model: >= 10k pairs/s on one core
 LEXICAL_SCORERS = (
     "lexical",
     "lexical_min",

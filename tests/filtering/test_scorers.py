@@ -11,6 +11,7 @@ from clcm.filtering.copy import CopyScorer
 from clcm.filtering.langid import LangIdScorer
 from clcm.filtering.length import LengthRatioScorer, count_tokens
 from clcm.filtering.logprob import LogProbScorer
+from clcm.filtering.punctuation import FinalPunctuationScorer
 from clcm.filtering.registry import DEFAULT_SCORERS, SCORERS
 from clcm.filtering.repetition import RepetitionScorer
 
@@ -46,6 +47,19 @@ def test_langid_lets_a_confident_sibling_pass_but_not_another_language():
     sk = "Hnedý pes beží v parku za čiernym psom."  # Slovak for a Czech target: a close sibling, counted half
     s = check(LangIdScorer(), [(SRC, sk, None, "en", "cs"), (SRC, sk, None, "en", "de")], [True, False])
     assert 0.4 < s[0] <= 0.5 and s[1] < 0.1
+
+
+def test_final_punct_table():
+    rows = [
+        (SRC, CS, None, "en", "cs"),  # both end a sentence
+        (SRC, "Hnědý pes běží v parku za", None, "en", "cs"),  # cut off
+        ("A dog runs", "Pes běží", None, "en", "cs"),  # neither does: not a truncation
+        ('He says "hi."', "Říká „ahoj.“", None, "en", "cs"),  # a closing quote after the stop
+        ("A dog.", "犬が走る。", None, "en", "ja"),  # CJK full stop
+        ("A dog.", "", None, "en", "cs"),
+    ]
+    s = check(FinalPunctuationScorer(), rows, [True, False, True, True, True, False])
+    assert s.tolist() == [0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
 
 
 def test_langid_is_deterministic():
