@@ -48,6 +48,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
+from clcm.filtering.base import LOWER_IS_BETTER  # noqa: E402
 from clcm.filtering.fluency import CrossFitFluency  # noqa: E402
 from clcm.filtering.lexical import CrossFitLexical, LexicalModel  # noqa: E402
 from clcm.filtering.registry import FLUENCY_SCORERS, JOINT_SCORERS, LEXICAL_SCORERS, RULE_SCORERS  # noqa: E402
@@ -202,7 +203,8 @@ def main() -> None:
     t = time.perf_counter()
     combiner = train_combiner(scorers, train_pairs, seed=0, n_clean=args.combiner_pairs)
     combiner_s = time.perf_counter() - t
-    noise_score = combiner.predict(score_batch(scorers, batch))
+    table = score_batch(scorers, batch)
+    noise_score = combiner.predict(table)
 
     clean = noise_score[labels == "clean"]
     threshold = float(np.quantile(clean, 1 - 0.033))
@@ -218,6 +220,14 @@ def main() -> None:
         "lexical_fit_on": args.lexical_fit,
         "combiner": {"kind": combiner.kind, "train_s": round(combiner_s, 1), **combiner.info},
     }
+    # each scorer alone (oriented so that higher = noisier; NaN counts as the clean median) on the subtle types
+    result["roc_auc_per_scorer"] = {}
+    for s in scorers:
+        x = np.asarray(table[s.name], dtype=np.float64) * (1.0 if s.direction == LOWER_IS_BETTER else -1.0)
+        x = np.nan_to_num(x, nan=float(np.nanmedian(x[labels == "clean"])))
+        result["roc_auc_per_scorer"][s.name] = {
+            k: round(roc_auc(x[labels == "clean"], x[labels == k]), 3) for k in ("word_drop", "word_swap", "truncated")
+        }
     for k in noise:
         sel = noise_score[labels == k]
         result["roc_auc"][k] = round(roc_auc(clean, sel), 4)

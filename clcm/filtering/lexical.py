@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from clcm.filtering.base import HIGHER_IS_BETTER, LOWER_IS_BETTER, PairBatch, Scorer, column
+from clcm.filtering.fertility import expected_lengths, fit_fertility
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 NULL = 0  # id of the NULL word in every source vocabulary
@@ -165,6 +166,7 @@ class LexicalModel:
     ) -> None:
         self.src_vocab, self.tgt_vocab, self.s2t, self.t2s = src_vocab, tgt_vocab, s2t, t2s
         self.cov_floor, self.stem = cov_floor, stem
+        self.fertility, self.bias = np.zeros(len(src_vocab)), 0.0  # expected target length (see :mod:`fertility`)
         self.fit_seconds = 0.0
         self._last: tuple[tuple, dict[str, np.ndarray]] | None = None  # the lexical scorers share one batch
 
@@ -200,6 +202,7 @@ class LexicalModel:
             sums = np.bincount(f_words, weights=best_real, minlength=direction.n_f)
             direction.typical = ((sums + TYPICAL_PRIOR * prior) / (counts + TYPICAL_PRIOR)).astype(np.float32)
         model = cls(src_vocab, tgt_vocab, s2t, t2s, cov_floor, stem)
+        model.fertility, model.bias = fit_fertility(src_ids, np.array([len(t) for t in tgt_ids]), len(src_vocab))
         model.fit_seconds = time.perf_counter() - start
         return model
 
@@ -213,6 +216,8 @@ class LexicalModel:
         out: dict[str, np.ndarray] = {}
         for tag, direction, e_ids, f_ids in (("s2t", self.s2t, src_ids, tgt_ids), ("t2s", self.t2s, tgt_ids, src_ids)):
             out.update({f"{k}_{tag}": v for k, v in self._direction_features(direction, e_ids, f_ids).items()})
+        expected = expected_lengths(src_ids, self.fertility, self.bias)
+        out["length_resid"] = (np.array([len(t) for t in tgt_ids]) - expected).astype(np.float32)
         self._last = (key, out)
         return out
 
@@ -281,6 +286,8 @@ class LexicalModel:
             "t2s_typical": self.t2s.typical,
             "cov_floor": np.float64(self.cov_floor),
             "stem": np.int64(self.stem),
+            "fertility": self.fertility,
+            "bias": np.float64(self.bias),
         }
         return {prefix + k: v for k, v in arrays.items()}
 
@@ -289,7 +296,9 @@ class LexicalModel:
         src_vocab, tgt_vocab = Vocab(list(z[prefix + "src_vocab"])), Vocab(list(z[prefix + "tgt_vocab"]))
         s2t = Direction(z[prefix + "s2t_keys"], z[prefix + "s2t_logp"], len(tgt_vocab), z[prefix + "s2t_typical"])
         t2s = Direction(z[prefix + "t2s_keys"], z[prefix + "t2s_logp"], len(src_vocab), z[prefix + "t2s_typical"])
-        return cls(src_vocab, tgt_vocab, s2t, t2s, float(z[prefix + "cov_floor"]), int(z[prefix + "stem"]))
+        model = cls(src_vocab, tgt_vocab, s2t, t2s, float(z[prefix + "cov_floor"]), int(z[prefix + "stem"]))
+        model.fertility, model.bias = z[prefix + "fertility"], float(z[prefix + "bias"])
+        return model
 
     def save(self, path: str | Path) -> None:
         np.savez_compressed(path, **self.to_arrays())
@@ -441,6 +450,16 @@ class LexicalGapTargetScorer(LexicalScorer):
     direction = LOWER_IS_BETTER
     default_threshold = 2.0
     features = ("gap_s2t",)
+
+
+class LexicalLengthScorer(LexicalScorer):
+    """Target word count minus the count expected from the source words (per-word fertility learned on the corpus):
+    negative = words missing (omission, truncation), positive = words added (repetition, babble)."""
+
+    name = "lexical_length"
+    default_threshold = -3.0  # clean captions: residual sd about 1.1 words
+    reason = "length_ratio"
+    features = ("length_resid",)
 
 
 _MODELS: dict[str, LexicalModel | CrossFitLexical] = {}

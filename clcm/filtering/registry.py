@@ -13,6 +13,7 @@ from clcm.filtering.lexical import (
     LexicalCoverageScorer,
     LexicalGapSourceScorer,
     LexicalGapTargetScorer,
+    LexicalLengthScorer,
     LexicalLikelihoodScorer,
     LexicalWorstWordScorer,
 )
@@ -35,6 +36,7 @@ SCORERS: dict[str, type[Scorer]] = {
         LexicalCoverageScorer,
         LexicalGapSourceScorer,
         LexicalGapTargetScorer,
+        LexicalLengthScorer,
         SuffixFluencyScorer,
         GapFluencyScorer,
         SwapFluencyScorer,
@@ -50,6 +52,7 @@ LEXICAL_SCORERS = (
     "lexical_cov",
     "lexical_gap_src",
     "lexical_gap_tgt",
+    "lexical_length",
 )  # share one IBM-1 model fitted on the input
 FLUENCY_SCORERS = ("fluency_suffix", "fluency_gap", "fluency_swap")  # share target n-gram LMs fitted on the input
 JOINT_SCORERS = ("lexical_fluency",)  # need both the IBM-1 model and the fluency LMs
