@@ -78,16 +78,15 @@ def test_mixed_line_endings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     code, _, manifest, out = _import(tmp_path, capsys, data, fmt="tsv")
     assert code == 0
     texts = read_table(out, prefix="captions-").column("text").to_pylist()
-    assert texts == ["a dog runs", "a cat sits"]  # CRLF and LF both end a line; no stray \r in the text
-    # A lone CR (classic Mac) is not a line break for the importer: the two records it joins are one
-    # `malformed` reject (accounted for, never silently dropped).
-    assert _reasons(out) == ["malformed"]
+    # CRLF, LF and a lone CR (classic Mac) all end a line, as in Python's text mode; no stray \r in any text
+    assert texts == ["a dog runs", "a cat sits", "a cow", "a pig"]
+    assert _reasons(out) == [] and manifest["counts"]["read"] == 4
 
 
 def test_wrong_columns_reject_every_row_and_exit_empty(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, err, manifest, out = _import(tmp_path, capsys, b"media\tlanguage\tcaption\nm1\ten\ta dog\n", fmt="tsv")
     assert code == EXIT_EMPTY
-    assert "all 1 records were rejected" in err
+    assert "all 1 records were rejected (1 missing_field" in err and "'media_id'" in err  # names the column
     assert _reasons(out) == ["missing_field"]
 
 

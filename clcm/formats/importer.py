@@ -147,5 +147,11 @@ def run_import(config: ImportConfig) -> ImportResult:
     )
     path = write_manifest(out, manifest)
     if sink.read and not sink.kept:
-        raise EmptyResultError(f"all {sink.read} records were rejected; see {out}/rejects-*.parquet")
+        reason, count = sink.rejected.most_common(1)[0]
+        first = next(r for r in sink.rejects if r["reason"] == reason)
+        where = f"{first['source']}:{first['line']}" if first["line"] is not None else first["source"]
+        raise EmptyResultError(
+            f"all {sink.read} records were rejected ({count} {reason}, e.g. {where}: {first['detail']}); "
+            f"see {out}/rejects-*.parquet"
+        )
     return ImportResult(out, manifest.counts, path)

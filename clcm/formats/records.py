@@ -34,8 +34,9 @@ class RecordError(ValueError):
 def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes]]:
     """Yield ``(line_number, raw_bytes)`` of a text file (gzip when it ends in ``.gz``), 1-based.
 
-    Lines split on ``\\n`` only; the trailing ``\\n`` and one ``\\r`` before it are stripped. Bytes are not decoded
-    here, so one bad line cannot kill the file. A missing or unreadable file is an InputError.
+    Universal newlines, as Python's text mode: ``\\n``, ``\\r\\n`` and a lone ``\\r`` (classic Mac) each end a line,
+    and line numbers count those lines. Bytes are not decoded here, so one bad line cannot kill the file. A missing
+    or unreadable file is an InputError.
     """
     path = Path(path)
     if not path.is_file():
@@ -43,12 +44,15 @@ def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes]]:
     opener = gzip.open if path.name.endswith(".gz") else open
     try:
         with opener(path, "rb") as fh:
-            for n, line in enumerate(fh, start=1):
-                if line.endswith(b"\n"):
-                    line = line[:-1]
-                if line.endswith(b"\r"):
-                    line = line[:-1]
-                yield n, line
+            n = 0
+            for chunk in fh:  # split on \n by the file object; a lone \r inside a chunk splits it further
+                if chunk.endswith(b"\n"):
+                    chunk = chunk[:-1]
+                if chunk.endswith(b"\r"):
+                    chunk = chunk[:-1]
+                for line in chunk.split(b"\r") if b"\r" in chunk else (chunk,):
+                    n += 1
+                    yield n, line
     except (OSError, EOFError) as exc:  # permission denied, truncated or not-gzip data, ...
         raise InputError(f"cannot read {path}: {exc}") from exc
 
