@@ -155,6 +155,7 @@ def roc_auc(neg: np.ndarray, pos: np.ndarray) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/multi30k")
+    ap.add_argument("--seed", type=int, default=SEED, help="corruption seed (another draw of the noise)")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N val pairs (0 = all)")
     ap.add_argument("--combiner-pairs", type=int, default=4000, help="train pairs as the combiner's clean class")
     ap.add_argument("--lexical-fit", choices=("train", "train+val", "train+all"), default="train+all")
@@ -164,7 +165,7 @@ def main() -> None:
     en, cs, de, fr = (read_lines(d / f"val.{lang}.gz") for lang in ("en", "cs", "de", "fr"))
     if args.limit:
         en, cs, de, fr = en[: args.limit], cs[: args.limit], de[: args.limit], fr[: args.limit]
-    noise = make_noise(en, cs, de, fr, np.random.default_rng(SEED))
+    noise = make_noise(en, cs, de, fr, np.random.default_rng(args.seed))
 
     src, tgt, label, orig = list(en), list(cs), ["clean"] * len(en), list(cs)
     for kind, targets in noise.items():
