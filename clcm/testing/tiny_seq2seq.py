@@ -17,9 +17,12 @@ from pathlib import Path
 TINY_NLLB_CODES: tuple[str, ...] = ("eng_Latn", "deu_Latn", "fra_Latn", "ces_Latn")
 
 
-def _train_spm(sentences: Sequence[str], prefix: Path, vocab_size: int, seed: int) -> Path:
+def _train_spm(sentences: Sequence[str], prefix: Path, vocab_size: int, seed: int, *, marian: bool = True) -> Path:
+    """Train a unigram SentencePiece model; ``marian`` ids (``</s>``=0, ``<unk>``=1) or fairseq's defaults
+    (``<unk>``=0, ``<s>``=1, ``</s>``=2, as the M2M100 and mBART-50 models were trained with)."""
     import sentencepiece as spm
 
+    ids = dict(unk_id=1, eos_id=0, bos_id=-1) if marian else dict(unk_id=0, bos_id=1, eos_id=2)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as fh:
         fh.write("\n".join(s for s in sentences if s.strip()) + "\n")
         corpus = fh.name
@@ -31,10 +34,8 @@ def _train_spm(sentences: Sequence[str], prefix: Path, vocab_size: int, seed: in
             model_type="unigram",
             character_coverage=1.0,
             hard_vocab_limit=False,  # few sentences: accept a smaller vocabulary than asked for
-            unk_id=1,
-            eos_id=0,  # Marian: </s>=0, <unk>=1; <pad> is appended last (as in OPUS-MT)
-            bos_id=-1,
-            pad_id=-1,
+            pad_id=-1,  # Marian appends <pad> last (as in OPUS-MT); the fairseq tokenizers add their own
+            **ids,
             num_threads=1,
             minloglevel=2,
         )
@@ -173,6 +174,126 @@ def build_tiny_nllb(
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+def _fairseq_spm(
+    sentences: Sequence[str], out: Path, vocab_size: int, seed: int
+) -> tuple[Path, list[tuple[str, float]]]:
+    """A SentencePiece model with fairseq ids saved as ``out/sentencepiece.bpe.model``, and its (piece, score)s."""
+    import sentencepiece as spm
+
+    trained = _train_spm(sentences, out / "spm", vocab_size, seed, marian=False)
+    path = out / "sentencepiece.bpe.model"
+    trained.replace(path)
+    trained.with_suffix(".vocab").unlink(missing_ok=True)
+    sp = spm.SentencePieceProcessor(model_file=str(path))
+    return path, [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
+
+
+def _save_random(model_cls: type, config: object, tok: object, pad: int, out: Path, seed: int) -> Path:
+    """Initialise ``model_cls(config)`` with ``seed`` and a zero pad embedding row; save it with ``tok``."""
+    import torch
+
+    torch.manual_seed(seed)
+    model = model_cls(config).eval()
+    with torch.no_grad():
+        model.get_input_embeddings().weight[pad].zero_()
+    model.save_pretrained(out)
+    tok.save_pretrained(out)  # type: ignore[attr-defined]
+    return out
+
+
+def build_tiny_m2m100(
+    out_dir: str | os.PathLike,
+    sentences: Sequence[str],
+    *,
+    vocab_size: int = 256,
+    d_model: int = 16,
+    layers: int = 1,
+    ffn_dim: int = 32,
+    heads: int = 2,
+    seed: int = 0,
+    init_std: float = 0.3,
+) -> Path:
+    """Build and save a random M2M100 model with a real ``M2M100Tokenizer`` (SentencePiece + ``vocab.json``).
+
+    The tokenizer numbers its ``__en__``, ``__cs__``, ... language tokens after ``vocab.json``, so the model
+    vocabulary is sized from the largest language-token id. Arguments as in :func:`build_tiny_marian`;
+    ``init_std`` (weight init; transformers' 0.02 makes a tiny model's outputs nearly input-independent).
+    """
+    from transformers import M2M100Config, M2M100ForConditionalGeneration, M2M100Tokenizer
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    spm_path, pieces = _fairseq_spm(sentences, out, vocab_size, seed)
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}  # fairseq's dictionary order, as in m2m100_418M
+    for piece, _ in pieces:
+        vocab.setdefault(piece, len(vocab))
+    (out / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    tok = M2M100Tokenizer(str(out / "vocab.json"), str(spm_path), src_lang="en")
+    config = M2M100Config(
+        vocab_size=max(len(tok), max(tok.lang_token_to_id.values()) + 1),
+        d_model=d_model,
+        encoder_layers=layers,
+        decoder_layers=layers,
+        encoder_attention_heads=heads,
+        decoder_attention_heads=heads,
+        encoder_ffn_dim=ffn_dim,
+        decoder_ffn_dim=ffn_dim,
+        max_position_embeddings=512,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        decoder_start_token_id=tok.eos_token_id,
+        scale_embedding=True,
+        init_std=init_std,
+        tokenizer_class="M2M100Tokenizer",
+    )
+    return _save_random(M2M100ForConditionalGeneration, config, tok, tok.pad_token_id, out, seed)
+
+
+def build_tiny_mbart50(
+    out_dir: str | os.PathLike,
+    sentences: Sequence[str],
+    *,
+    vocab_size: int = 256,
+    d_model: int = 16,
+    layers: int = 1,
+    ffn_dim: int = 32,
+    heads: int = 2,
+    seed: int = 0,
+    init_std: float = 0.3,
+) -> Path:
+    """Build and save a random mBART-50 model with a real ``MBart50Tokenizer`` built from a SentencePiece model.
+
+    The tokenizer appends the 52 mBART-50 language codes (``en_XX``, ``cs_CZ``, ``de_DE``, ``fr_XX``, ...) and
+    ``<mask>`` as special tokens after the SentencePiece pieces. Arguments as in :func:`build_tiny_m2m100`.
+    """
+    from transformers import MBart50Tokenizer, MBartConfig, MBartForConditionalGeneration
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _, pieces = _fairseq_spm(sentences, out, vocab_size, seed)
+    tok = MBart50Tokenizer(vocab=pieces, src_lang="en_XX")
+    config = MBartConfig(
+        vocab_size=len(tok),
+        d_model=d_model,
+        encoder_layers=layers,
+        decoder_layers=layers,
+        encoder_attention_heads=heads,
+        decoder_attention_heads=heads,
+        encoder_ffn_dim=ffn_dim,
+        decoder_ffn_dim=ffn_dim,
+        max_position_embeddings=512,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        decoder_start_token_id=tok.eos_token_id,  # as in mbart-large-50: </s>, then the forced language code
+        scale_embedding=True,
+        init_std=init_std,
+        tokenizer_class="MBart50Tokenizer",
+    )
+    return _save_random(MBartForConditionalGeneration, config, tok, tok.pad_token_id, out, seed)
 
 
 _SUBJECTS = ("A man", "A woman", "Two dogs", "A child", "A group of people", "An old man", "A girl", "Three boys")

@@ -44,8 +44,9 @@ def lang_tokens(family: str, tokenizer: Any, src: str, tgt: str) -> tuple[str | 
         src_code, tgt_code = family_code(family, src), family_code(family, tgt)
     except KeyError as exc:
         raise UsageError(f"model family {family} has no language code for {exc.args[0]!r} in clcm's table") from exc
-    if tokenizer.convert_tokens_to_ids(tgt_code) == tokenizer.unk_token_id:
-        raise ModelError(f"the tokenizer has no language token {tgt_code!r} for {tgt!r}")
+    for code, lang in ((src_code, src), (tgt_code, tgt)):  # an unknown source code would encode as <unk>
+        if tokenizer.convert_tokens_to_ids(code) == tokenizer.unk_token_id:
+            raise ModelError(f"the tokenizer has no language token {code!r} for {lang!r}")
     return (src if family == "m2m100" else src_code), tgt_code
 
 
@@ -125,5 +126,8 @@ class HFTranslator(Translator):
             lp = torch.where(mask, step_lp.float(), torch.zeros_like(step_lp, dtype=torch.float32))
             counts = mask.sum(1)
             mean_lp = (lp.sum(1) / counts.clamp(min=1)).tolist()
-        texts = self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
+        # The forced language token is not text; M2M100Tokenizer (transformers 5) does not mark its language tokens
+        # special, so skip_special_tokens alone would leave "__cs__" at the start of every translation.
+        text_tokens = tokens[:, 1:] if self.tgt_token is not None else tokens
+        texts = self.tokenizer.batch_decode(text_tokens, skip_special_tokens=True)
         return [Translation(t, float(m), int(c)) for t, m, c in zip(texts, mean_lp, counts.tolist(), strict=True)]
