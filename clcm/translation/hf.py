@@ -81,6 +81,10 @@ class HFTranslator(Translator):
         self._gen_kwargs: dict[str, Any] = {"forced_eos_token_id": None}
         if self.tgt_token is not None:
             self._gen_kwargs["forced_bos_token_id"] = self.tokenizer.convert_tokens_to_ids(self.tgt_token)
+        # M2M100Tokenizer (transformers 5) does not mark its __xx__ language tokens special: decoding would keep any
+        # the model emits mid-sentence, so they are masked out of the text (they are never words).
+        lang_ids = sorted(getattr(self.tokenizer, "lang_token_to_id", {}).values()) if self.family == "m2m100" else []
+        self._non_text_ids = lang_ids
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Source token ids (with the family's special tokens) of each text."""
@@ -129,5 +133,8 @@ class HFTranslator(Translator):
         # The forced language token is not text; M2M100Tokenizer (transformers 5) does not mark its language tokens
         # special, so skip_special_tokens alone would leave "__cs__" at the start of every translation.
         text_tokens = tokens[:, 1:] if self.tgt_token is not None else tokens
+        if self._non_text_ids:
+            drop = torch.isin(text_tokens, torch.tensor(self._non_text_ids, device=text_tokens.device))
+            text_tokens = text_tokens.masked_fill(drop, self.tokenizer.pad_token_id)
         texts = self.tokenizer.batch_decode(text_tokens, skip_special_tokens=True)
         return [Translation(t, float(m), int(c)) for t, m, c in zip(texts, mean_lp, counts.tolist(), strict=True)]

@@ -63,8 +63,9 @@ def test_source_and_forced_target_language_tokens(models, family, src, tgt):
         assert seq.shape[0] == 1
         assert seq[0, 0].item() == tr.model.generation_config.decoder_start_token_id
         assert seq[0, 1].item() == tgt_id  # the first generated token is the forced target language token
-        # The text is the decoding of the tokens after the language token (never the language token itself).
-        assert t.text == tok.decode(seq[0, 2:], skip_special_tokens=True)
+        # The text is the decoding of the tokens after the language token, without any language token.
+        lang_ids = set(getattr(tok, "lang_token_to_id", {}).values())
+        assert t.text == tok.decode([i for i in seq[0, 2:].tolist() if i not in lang_ids], skip_special_tokens=True)
         assert 0 < t.tokens <= seq.shape[1] - 2
 
 
@@ -97,3 +98,14 @@ def test_mbart50_language_outside_the_table_is_a_usage_error(models):
         _load(models["mbart50"], "en", "eo")
     with pytest.raises(UsageError, match="mbart50 has no language code for 'eo'"):
         _load(models["mbart50"], "eo", "cs")
+
+
+def test_m2m100_language_tokens_never_reach_the_text(models):
+    tr = _load(models["m2m100"], "en", "cs")
+    calls = _spy_generate(tr)
+    texts = [t.text for t in tr.translate(TEXTS)]
+    lang_ids = set(tr.tokenizer.lang_token_to_id.values())
+    emitted = {int(i) for seq in calls for i in seq[:, 2:].flatten()} & lang_ids  # after the forced one
+    assert emitted, "the random model should emit language tokens mid-sentence (else this test checks nothing)"
+    leaked = [t for t in texts for tok in tr.tokenizer.lang_token_to_id if tok in t]
+    assert not leaked
