@@ -233,6 +233,7 @@ def prepare(root: Path, args: argparse.Namespace) -> dict[str, Any]:
         intermediate=2 * args.hidden,
         vocab_size=args.vocab,
         seed=args.seed,
+        wordpiece=True,  # real subwords, as published (the trained vocabulary varies slightly between builds)
     )
     return train
 

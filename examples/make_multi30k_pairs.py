@@ -65,7 +65,7 @@ def main() -> None:
         from clcm.testing.tiny_bert import build_tiny_bert
 
         build_tiny_bert(args.tiny_bert, en[:5000] + tgt[:5000], hidden=64, layers=2, heads=4, intermediate=128,
-                        vocab_size=8000)  # fmt: skip
+                        vocab_size=8000, wordpiece=True)  # fmt: skip
         print(f"tiny BERT -> {args.tiny_bert}")
 
 
