@@ -18,9 +18,7 @@ CG_ITERS = 100  # the residual norm stops changing after ~60 on 29k captions
 
 def fit_fertility(src_ids: Sequence[np.ndarray], tgt_lens: np.ndarray, n_src: int) -> tuple[np.ndarray, float]:
     """(fertility per source word id, bias) minimising ||len - bias - sum fert||^2 + RIDGE * ||fert||^2."""
-    lens = np.array([len(s) for s in src_ids])
-    flat = np.concatenate(list(src_ids)).astype(np.int64) if len(src_ids) else np.zeros(0, dtype=np.int64)
-    sent = np.repeat(np.arange(len(src_ids)), lens)
+    flat, sent = _flatten(src_ids)
     n = len(src_ids)
 
     def design(w: np.ndarray) -> np.ndarray:  # X @ w, w = (fertilities..., bias)
@@ -50,4 +48,13 @@ def fit_fertility(src_ids: Sequence[np.ndarray], tgt_lens: np.ndarray, n_src: in
 def expected_lengths(src_ids: Sequence[np.ndarray], fertility: np.ndarray, bias: float) -> np.ndarray:
     """bias + sum of the words' fertilities; an unknown word (id -1) counts as the mean fertility of known words."""
     fallback = float(fertility[1:].mean()) if len(fertility) > 1 else 1.0
-    return np.array([bias + np.where(s >= 0, fertility[np.maximum(s, 0)], fallback).sum() for s in src_ids])
+    flat, sent = _flatten(src_ids)
+    per_word = np.where(flat >= 0, fertility[np.maximum(flat, 0)], fallback)
+    return bias + np.bincount(sent, weights=per_word, minlength=len(src_ids))
+
+
+def _flatten(seqs: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """All ids of all sequences in one array, and the sequence index of each."""
+    lens = np.array([len(s) for s in seqs], dtype=np.int64)
+    flat = np.concatenate(list(seqs)).astype(np.int64) if len(seqs) else np.zeros(0, dtype=np.int64)
+    return flat, np.repeat(np.arange(len(seqs)), lens)

@@ -213,8 +213,7 @@ class FluencyScorer(Scorer):
 
     def score(self, batch: PairBatch) -> np.ndarray:
         tgt = column(batch, "tgt_text")
-        fold_texts = batch.get("orig_tgt_text") or [None] * len(tgt)
-        return self.model.features(tgt, fold_texts)[self.feature]
+        return self.model.features(tgt, column(batch, "orig_tgt_text"))[self.feature]
 
 
 class SuffixFluencyScorer(FluencyScorer):
@@ -266,9 +265,8 @@ class LexicalFluencyScorer(Scorer):
 
     def score(self, batch: PairBatch) -> np.ndarray:
         src, tgt = column(batch, "src_text"), column(batch, "tgt_text")
-        fold_texts = batch.get("orig_tgt_text") or [None] * len(tgt)
         shortfalls = self.lexical.target_shortfalls(src, tgt)
-        surprises = self.fluency.word_surprises(tgt, fold_texts)
+        surprises = self.fluency.word_surprises(tgt, column(batch, "orig_tgt_text"))
         out = np.full(len(tgt), np.nan, dtype=np.float32)
         for i, (sh, su) in enumerate(zip(shortfalls, surprises, strict=True)):
             if len(sh) and len(sh) == len(su):

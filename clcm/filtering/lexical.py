@@ -158,6 +158,14 @@ def fit_direction(src_ids: list[np.ndarray], tgt_ids: list[np.ndarray], n_e: int
     return Direction(keys=keys, logp=np.log(np.maximum(t, 1e-12)).astype(np.float32), n_f=n_f)
 
 
+@dataclass
+class Analysis:
+    """One lexical pass over a batch: the per-pair features and each target word's ``gap`` shortfall."""
+
+    features: dict[str, np.ndarray]
+    target_shortfalls: list[np.ndarray]
+
+
 class LexicalModel:
     """IBM Model 1 in both directions; :meth:`features` gives per-pair lexical-fit features."""
 
@@ -168,7 +176,7 @@ class LexicalModel:
         self.cov_floor, self.stem = cov_floor, stem
         self.fertility, self.bias = np.zeros(len(src_vocab)), 0.0  # expected target length (see :mod:`fertility`)
         self.fit_seconds = 0.0
-        self._last: tuple[tuple, dict[str, np.ndarray]] | None = None  # the lexical scorers share one batch
+        self._last: tuple[tuple, Analysis] | None = None  # the lexical scorers share one pass per batch
 
     @classmethod
     def fit(
@@ -208,36 +216,39 @@ class LexicalModel:
 
     def features(self, src_texts: Sequence[str], tgt_texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Per-pair features: ``{mean,min,cov,gap}_{s2t,t2s}`` (float32 arrays; NaN where a side has no words)."""
+        return self._analyse(src_texts, tgt_texts).features
+
+    def target_shortfalls(self, src_texts: Sequence[str], tgt_texts: Sequence[str]) -> list[np.ndarray]:
+        """Per pair, per target word: its ``gap`` shortfall (how far below its usual source support it is)."""
+        return self._analyse(src_texts, tgt_texts).target_shortfalls
+
+    def _analyse(self, src_texts: Sequence[str], tgt_texts: Sequence[str]) -> Analysis:
         key = (tuple(src_texts), tuple(tgt_texts))
         if self._last is not None and self._last[0] == key:
             return self._last[1]
         src_ids = self.src_vocab.lookup([words(s, self.stem) for s in src_texts])
         tgt_ids = self.tgt_vocab.lookup([words(t, self.stem) for t in tgt_texts])
         out: dict[str, np.ndarray] = {}
+        shortfalls: dict[str, np.ndarray] = {}
         for tag, direction, e_ids, f_ids in (("s2t", self.s2t, src_ids, tgt_ids), ("t2s", self.t2s, tgt_ids, src_ids)):
-            out.update({f"{k}_{tag}": v for k, v in self._direction_features(direction, e_ids, f_ids).items()})
+            feats, shortfalls[tag] = self._direction_features(direction, e_ids, f_ids)
+            out.update({f"{k}_{tag}": v for k, v in feats.items()})
         expected = expected_lengths(src_ids, self.fertility, self.bias)
         out["length_resid"] = (np.array([len(t) for t in tgt_ids]) - expected).astype(np.float32)
-        self._last = (key, out)
-        return out
-
-    def target_shortfalls(self, src_texts: Sequence[str], tgt_texts: Sequence[str]) -> list[np.ndarray]:
-        """Per pair, per target word: its ``gap`` shortfall (how far below its usual source support it is)."""
-        src_ids = self.src_vocab.lookup([words(s, self.stem) for s in src_texts])
-        tgt_ids = self.tgt_vocab.lookup([words(t, self.stem) for t in tgt_texts])
-        best_real, f_words, _ = _best_per_word(self.s2t, src_ids, tgt_ids)
-        typical = self.s2t.typical[np.maximum(f_words, 0)]
-        short = np.where(f_words >= 0, np.maximum(typical - best_real, 0.0) * np.exp(typical), 0.0)
-        return np.split(short, np.cumsum([len(t) for t in tgt_ids])[:-1]) if tgt_ids else []
+        per_pair = np.split(shortfalls["s2t"], np.cumsum([len(t) for t in tgt_ids])[:-1]) if tgt_ids else []
+        self._last = (key, Analysis(out, per_pair))
+        return self._last[1]
 
     def _direction_features(
         self, direction: Direction, e_ids: list[np.ndarray], f_ids: list[np.ndarray]
-    ) -> dict[str, np.ndarray]:
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Per-sentence features of the ``f`` side, and each ``f`` word's ``gap`` shortfall (flat, in order)."""
         n = len(f_ids)
         mean = np.full(n, np.nan, dtype=np.float32)
         worst = np.full(n, np.nan, dtype=np.float32)
         cov = np.full(n, np.nan, dtype=np.float32)
         gap = np.full(n, np.nan, dtype=np.float32)
+        shortfall = np.zeros(0)
         # An unknown word (-1) on the conditioning side stays -1 (it explains nothing); NULL is added to every side.
         e_w, f_w, occ = _pair_layout(e_ids, f_ids)
         if len(occ):
@@ -268,7 +279,7 @@ class LexicalModel:
             mean[has] = (sum_ll[has] / lens[has]).astype(np.float32)
             worst[has] = mins[has].astype(np.float32)
             cov[has] = (1.0 - low[has] / lens[has]).astype(np.float32)
-        return {"mean": mean, "min": worst, "cov": cov, "gap": gap}
+        return {"mean": mean, "min": worst, "cov": cov, "gap": gap}, shortfall
 
     # Persistence: one .npz with both vocabularies and both tables.
     def clear_cache(self) -> None:
@@ -326,7 +337,7 @@ class CrossFitLexical:
     def __init__(self, models: Sequence[LexicalModel]) -> None:
         self.models = list(models)
         self.fit_seconds = sum(m.fit_seconds for m in self.models)
-        self._last: tuple[tuple, dict[str, np.ndarray]] | None = None
+        self._last: tuple[tuple, Analysis] | None = None
 
     @classmethod
     def fit(
@@ -342,32 +353,30 @@ class CrossFitLexical:
 
     def features(self, src_texts: Sequence[str], tgt_texts: Sequence[str]) -> dict[str, np.ndarray]:
         """:meth:`LexicalModel.features`, each pair from the model that did not see its source."""
+        return self._analyse(src_texts, tgt_texts).features
+
+    def target_shortfalls(self, src_texts: Sequence[str], tgt_texts: Sequence[str]) -> list[np.ndarray]:
+        """:meth:`LexicalModel.target_shortfalls`, each pair from the model that did not see its source."""
+        return self._analyse(src_texts, tgt_texts).target_shortfalls
+
+    def _analyse(self, src_texts: Sequence[str], tgt_texts: Sequence[str]) -> Analysis:
         key = (tuple(src_texts), tuple(tgt_texts))
         if self._last is not None and self._last[0] == key:
             return self._last[1]
         fold = np.array([fold_of(s, len(self.models)) for s in src_texts], dtype=np.int64)
         out: dict[str, np.ndarray] = {}
+        shortfalls: list[np.ndarray] = [np.zeros(0)] * len(src_texts)
         for k, model in enumerate(self.models):
             idx = np.flatnonzero(fold == k)
             if not len(idx):
                 continue
-            part = model.features([src_texts[i] for i in idx], [tgt_texts[i] for i in idx])
-            for name, values in part.items():
+            part = model._analyse([src_texts[i] for i in idx], [tgt_texts[i] for i in idx])
+            for name, values in part.features.items():
                 out.setdefault(name, np.full(len(src_texts), np.nan, dtype=np.float32))[idx] = values
-        self._last = (key, out)
-        return out
-
-    def target_shortfalls(self, src_texts: Sequence[str], tgt_texts: Sequence[str]) -> list[np.ndarray]:
-        """:meth:`LexicalModel.target_shortfalls`, each pair from the model that did not see its source."""
-        out: list[np.ndarray] = [np.zeros(0)] * len(src_texts)
-        fold = np.array([fold_of(s, len(self.models)) for s in src_texts], dtype=np.int64)
-        for k, model in enumerate(self.models):
-            idx = np.flatnonzero(fold == k)
-            if len(idx):
-                part = model.target_shortfalls([src_texts[i] for i in idx], [tgt_texts[i] for i in idx])
-                for i, values in zip(idx, part, strict=True):
-                    out[i] = values
-        return out
+            for i, values in zip(idx, part.target_shortfalls, strict=True):
+                shortfalls[i] = values
+        self._last = (key, Analysis(out, shortfalls))
+        return self._last[1]
 
     def clear_cache(self) -> None:
         self._last = None
