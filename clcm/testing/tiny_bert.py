@@ -49,16 +49,13 @@ def build_tiny_bert(
     out.mkdir(parents=True, exist_ok=True)
     normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=True)
     pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    vocab = None if wordpiece else _whole_word_vocab(texts, normalizer, pre_tokenizer, vocab_size)
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer, tok.pre_tokenizer = normalizer, pre_tokenizer
     if wordpiece:  # real subword training; the trainer breaks frequency ties in hash order: not reproducible
-        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-        tok.normalizer, tok.pre_tokenizer = normalizer, pre_tokenizer
         tok.train_from_iterator(
             list(texts), trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS)
         )
-    else:
-        vocab = _whole_word_vocab(texts, normalizer, pre_tokenizer, vocab_size)
-        tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
-        tok.normalizer, tok.pre_tokenizer = normalizer, pre_tokenizer
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]

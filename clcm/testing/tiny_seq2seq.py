@@ -44,6 +44,36 @@ def _train_spm(sentences: Sequence[str], prefix: Path, vocab_size: int, seed: in
     return prefix.with_suffix(".model")
 
 
+def _size(d_model: int, layers: int, ffn_dim: int, heads: int) -> dict[str, int]:
+    """The config sizes every tiny encoder-decoder shares (same depth and width on both sides)."""
+    return {
+        "d_model": d_model,
+        "encoder_layers": layers,
+        "decoder_layers": layers,
+        "encoder_attention_heads": heads,
+        "decoder_attention_heads": heads,
+        "encoder_ffn_dim": ffn_dim,
+        "decoder_ffn_dim": ffn_dim,
+        "max_position_embeddings": 512,
+    }
+
+
+def _save_random(model_cls: type, config: object, tok: object, pad: int, out: Path, seed: int) -> Path:
+    """Initialise ``model_cls(config)`` with ``seed`` and a zero pad embedding row; save it with ``tok``.
+
+    The zero pad row is what trained models have: HF and CTranslate2 then decode identically.
+    """
+    import torch
+
+    torch.manual_seed(seed)
+    model = model_cls(config).eval()
+    with torch.no_grad():
+        model.get_input_embeddings().weight[pad].zero_()
+    model.save_pretrained(out)
+    tok.save_pretrained(out)  # type: ignore[attr-defined]
+    return out
+
+
 def build_tiny_marian(
     out_dir: str | os.PathLike,
     sentences: Sequence[str],
@@ -64,7 +94,6 @@ def build_tiny_marian(
         d_model, layers, ffn_dim, heads: model size (opus-mt: 512, 6, 2048, 8).
         seed: torch and SentencePiece seed.
     """
-    import torch
     from transformers import MarianConfig, MarianMTModel, MarianTokenizer
 
     out = Path(out_dir)
@@ -84,14 +113,7 @@ def build_tiny_marian(
     pad = vocab["<pad>"]
     config = MarianConfig(
         vocab_size=len(vocab),
-        d_model=d_model,
-        encoder_layers=layers,
-        decoder_layers=layers,
-        encoder_attention_heads=heads,
-        decoder_attention_heads=heads,
-        encoder_ffn_dim=ffn_dim,
-        decoder_ffn_dim=ffn_dim,
-        max_position_embeddings=512,
+        **_size(d_model, layers, ffn_dim, heads),
         pad_token_id=pad,
         decoder_start_token_id=pad,
         eos_token_id=vocab["</s>"],
@@ -100,13 +122,7 @@ def build_tiny_marian(
         num_beams=1,
         max_length=512,
     )
-    torch.manual_seed(seed)
-    model = MarianMTModel(config).eval()
-    with torch.no_grad():  # a zero pad row, as trained models have: HF and CT2 then decode identically
-        model.get_input_embeddings().weight[pad].zero_()
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    return _save_random(MarianMTModel, config, tok, pad, out, seed)
 
 
 def build_tiny_nllb(
@@ -131,7 +147,6 @@ def build_tiny_nllb(
         seed: torch seed.
         lang_codes: NLLB language-code tokens the tokenizer knows (``eng_Latn``, ``ces_Latn``, ...).
     """
-    import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import M2M100Config, M2M100ForConditionalGeneration, NllbTokenizer
 
@@ -152,14 +167,7 @@ def build_tiny_nllb(
     size = max(len(tok), max(tok.convert_tokens_to_ids(list(lang_codes))) + 1)
     config = M2M100Config(
         vocab_size=size,
-        d_model=d_model,
-        encoder_layers=layers,
-        decoder_layers=layers,
-        encoder_attention_heads=heads,
-        decoder_attention_heads=heads,
-        encoder_ffn_dim=ffn_dim,
-        decoder_ffn_dim=ffn_dim,
-        max_position_embeddings=512,
+        **_size(d_model, layers, ffn_dim, heads),
         pad_token_id=tok.pad_token_id,
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id,
@@ -167,13 +175,7 @@ def build_tiny_nllb(
         scale_embedding=True,
         tokenizer_class="NllbTokenizer",
     )
-    torch.manual_seed(seed)
-    model = M2M100ForConditionalGeneration(config).eval()
-    with torch.no_grad():
-        model.get_input_embeddings().weight[tok.pad_token_id].zero_()
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    return _save_random(M2M100ForConditionalGeneration, config, tok, tok.pad_token_id, out, seed)
 
 
 def _fairseq_spm(
@@ -188,19 +190,6 @@ def _fairseq_spm(
     trained.with_suffix(".vocab").unlink(missing_ok=True)
     sp = spm.SentencePieceProcessor(model_file=str(path))
     return path, [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
-
-
-def _save_random(model_cls: type, config: object, tok: object, pad: int, out: Path, seed: int) -> Path:
-    """Initialise ``model_cls(config)`` with ``seed`` and a zero pad embedding row; save it with ``tok``."""
-    import torch
-
-    torch.manual_seed(seed)
-    model = model_cls(config).eval()
-    with torch.no_grad():
-        model.get_input_embeddings().weight[pad].zero_()
-    model.save_pretrained(out)
-    tok.save_pretrained(out)  # type: ignore[attr-defined]
-    return out
 
 
 def build_tiny_m2m100(
@@ -233,14 +222,7 @@ def build_tiny_m2m100(
     tok = M2M100Tokenizer(str(out / "vocab.json"), str(spm_path), src_lang="en")
     config = M2M100Config(
         vocab_size=max(len(tok), max(tok.lang_token_to_id.values()) + 1),
-        d_model=d_model,
-        encoder_layers=layers,
-        decoder_layers=layers,
-        encoder_attention_heads=heads,
-        decoder_attention_heads=heads,
-        encoder_ffn_dim=ffn_dim,
-        decoder_ffn_dim=ffn_dim,
-        max_position_embeddings=512,
+        **_size(d_model, layers, ffn_dim, heads),
         pad_token_id=tok.pad_token_id,
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id,
@@ -277,14 +259,7 @@ def build_tiny_mbart50(
     tok = MBart50Tokenizer(vocab=pieces, src_lang="en_XX")
     config = MBartConfig(
         vocab_size=len(tok),
-        d_model=d_model,
-        encoder_layers=layers,
-        decoder_layers=layers,
-        encoder_attention_heads=heads,
-        decoder_attention_heads=heads,
-        encoder_ffn_dim=ffn_dim,
-        decoder_ffn_dim=ffn_dim,
-        max_position_embeddings=512,
+        **_size(d_model, layers, ffn_dim, heads),
         pad_token_id=tok.pad_token_id,
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id,
