@@ -54,6 +54,28 @@ def ngram_windows(seqs: Sequence[np.ndarray], order: int) -> tuple[np.ndarray, n
     return np.stack([flat[pos - order + 1 + j] for j in range(order)], axis=1), seq[pos]
 
 
+def max_ids(order: int) -> int:
+    """The most ids whose ``order``-grams fit KneserNeyLM's int64 keys (4-grams: 46,340; bigrams: 2**31 - 1)."""
+    r = int(2 ** (62 / order)) + 1
+    while r**order >= 2**62:
+        r -= 1
+    return r
+
+
+def _keep_frequent(vocab: list[str], seqs: list[np.ndarray], limit: int) -> list[np.ndarray]:
+    """Cut ``vocab`` (in place) to its ``limit`` most frequent entries (reserved ids kept, ties by first appearance);
+    the others become UNK. Needed where endings are many, e.g. CJK captions (a "word" is a whole phrase)."""
+    if len(vocab) <= limit:
+        return seqs
+    counts = np.bincount(np.concatenate(seqs), minlength=len(vocab)) if seqs else np.zeros(len(vocab), np.int64)
+    counts[: len(RESERVED)] = np.iinfo(np.int64).max  # reserved ids stay, in place
+    kept = np.sort(np.argsort(-counts, kind="stable")[:limit])
+    new_id = np.full(len(vocab), UNK, dtype=np.int64)
+    new_id[kept] = np.arange(len(kept))
+    vocab[:] = [vocab[i] for i in kept]
+    return [new_id[s] for s in seqs]
+
+
 class FluencyModel:
     """One fold's models: word bigram KN LM + ML bigram table (gap/swap), suffix 4-gram KN LM (suffix)."""
 
@@ -137,6 +159,7 @@ class CrossFitFluency:
             vocabs[v].extend(list(index[v])[len(RESERVED) :])
         tables: dict[str, np.ndarray] = {}
         for name, v, order in (("word", 0, 2), ("suffix", 1, SUFFIX_ORDER)):
+            seqs[v] = _keep_frequent(vocabs[v], seqs[v], max_ids(order))
             windows, seq = ngram_windows(seqs[v], order)
             keys, inverse = np.unique(encode(windows, len(vocabs[v])), return_inverse=True)
             held = np.bincount(fold[seq] * len(keys) + inverse, minlength=folds * len(keys)).reshape(folds, -1)

@@ -152,3 +152,14 @@ def test_lexical_fluency_needs_both_signals_on_the_same_word(model):
     assert scorer.accept(s[:1]).all() and not scorer.accept(s[1:2]).any()
     with pytest.raises(ValueError, match="lexical model and a fitted fluency"):
         build_scorers(["lexical_fluency"], lexical_model=lexical)
+
+
+def test_many_word_endings_fit_by_keeping_the_frequent_ones():
+    # CJK captions: \w+ "words" are whole phrases, so endings are many; 60k distinct ones exceed what a 4-gram key
+    # over int64 can index (46,340 ids) and used to crash the fit.
+    chars = [chr(0x4E00 + i) for i in range(300)]
+    texts = [f"{chars[i % 300]}{chars[(i // 300) % 300]} 猫" for i in range(60_000)] + ["狗在跑 猫"] * 50
+    model = CrossFitFluency.fit(texts, folds=2)
+    assert len(model.vocabs[1]) == 46_340 and "猫" in model.index[1]
+    f = model.features(["狗在跑 猫", "狗在跑 狗"], [None, None])
+    assert np.isfinite(f["suffix"]).all() and np.isfinite(f["gap"]).all()
