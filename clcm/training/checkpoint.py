@@ -1,4 +1,8 @@
-"""Checkpoints: everything needed to rebuild an objective for evaluation and to resume training exactly."""
+"""Checkpoints: everything needed to rebuild an objective for evaluation and to resume training exactly.
+
+A checkpoint holds only tensors and plain values (dict, list, tuple, str, int, float, bool, None) and is loaded with
+``torch.load(weights_only=True)``: a crafted file cannot run code, it is refused with one line (exit 3).
+"""
 
 from __future__ import annotations
 
@@ -15,11 +19,23 @@ from clcm.errors import InputError, ModelError
 from clcm.training.objectives import build_objective
 from clcm.training.objectives.base import BuildContext, Objective
 
-FORMAT = "clcm-train-1"
+FORMAT = "clcm-train-2"  # -2: plain values only (numpy RNG state as a tensor), loadable with weights_only=True
+_REQUIRED = {"objective": str, "context": dict, "config": dict, "model": dict, "epoch": int}
 
 
 def rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -27,26 +43,55 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    n = state["numpy"]
+    keys = n["keys"].numpy().astype(np.uint32)
+    np.random.set_state((n["kind"], keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def plain(value: Any, where: str = "checkpoint") -> Any:
+    """``value`` as tensors and plain types only (numpy scalars and arrays converted); anything else raises."""
+    if value is None or isinstance(value, (str, bool, int, float, torch.Tensor)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    if isinstance(value, dict):
+        return {k: plain(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return items if isinstance(value, list) else tuple(items)
+    raise TypeError(f"{where}: {type(value).__name__} cannot be stored in a checkpoint (tensors and plain values only)")
+
+
 def save(path: Path, payload: dict[str, Any]) -> None:
     """Atomic torch.save (temp file + rename) so a crash never leaves a half-written checkpoint."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save({"format": FORMAT, **payload}, tmp)
+    torch.save(plain({"format": FORMAT, **payload}), tmp)
     os.replace(tmp, path)
 
 
 def load(path: str | Path) -> dict[str, Any]:
+    """A checkpoint written by :func:`save`; never runs code from the file (``weights_only=True``)."""
+    if not Path(path).is_file():
+        raise InputError(f"cannot read checkpoint {path}: no such file")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError) as exc:
-        raise InputError(f"cannot read checkpoint {path}: {exc}") from exc
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as exc:
+        raise InputError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from exc
+    except Exception as exc:  # any failure to parse an untrusted file means "not a checkpoint"
+        detail = "it holds objects other than tensors and plain values" if "Weights only" in str(exc) else "unreadable"
+        raise InputError(f"{path} is not a clcm-train checkpoint ({detail}); nothing in it was run") from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise InputError(f"{path} is not a clcm-train checkpoint")
+        found = ckpt.get("format") if isinstance(ckpt, dict) else None
+        hint = f" (format {found!r}, expected {FORMAT!r})" if isinstance(found, str) else ""
+        raise InputError(f"{path} is not a clcm-train checkpoint{hint}")
+    bad = [k for k, t in _REQUIRED.items() if not isinstance(ckpt.get(k), t)]
+    if bad:
+        raise InputError(f"{path} is not a complete clcm-train checkpoint (missing or wrong: {', '.join(bad)})")
     return ckpt
 
 
