@@ -7,6 +7,7 @@ line, and ``reasons.png`` (share of pairs per outcome: kept and each drop reason
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -14,8 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from clcm.schemas.paths import inside, name_problem
+
 QUANTILES = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)
 EXAMPLES_PER_REASON = 5
+log = logging.getLogger(__name__)
 
 
 def quantiles(x: np.ndarray) -> dict[str, float | None]:
@@ -90,7 +94,11 @@ def write_plots(
         ax.set(title=col, xlabel="score", ylabel="pairs")
         fig.tight_layout()
         name = f"hist_{col}.png"
-        fig.savefig(out / name, dpi=90)
+        if name_problem(name):  # score columns come from the input shards: never a path
+            log.warning("no histogram for score column %r: not a safe file name", col)
+            plt.close(fig)
+            continue
+        fig.savefig(inside(out, name), dpi=90)
         plt.close(fig)
         names.append(name)
     fig, ax = plt.subplots(figsize=(6, 3.2))
@@ -100,7 +108,7 @@ def write_plots(
     ax.barh(labels, [c / total for c in counts], color=["#55a868"] + ["#c44e52"] * (len(labels) - 1))
     ax.set(title=f"outcome of {report['scored']} pairs", xlabel="share of pairs", xlim=(0, 1))
     fig.tight_layout()
-    fig.savefig(out / "reasons.png", dpi=90)
+    fig.savefig(inside(out, "reasons.png"), dpi=90)
     plt.close(fig)
     names.append("reasons.png")
     return names
@@ -109,6 +117,6 @@ def write_plots(
 def write_report(out_dir: str | Path, report: Mapping[str, Any]) -> Path:
     from clcm.schemas.io import write_text_atomic
 
-    path = Path(out_dir) / "report.json"
+    path = inside(out_dir, "report.json")
     write_text_atomic(path, json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n")
     return path

@@ -11,14 +11,17 @@ NRCCR output (what the reference code's TextData reader expects): UTF-8, ``\\n``
   MT pairs -> ``enc2xx`` (+ ``enc2xx2enc`` when bt_text is set), human-reference pairs -> ``xx``.
 
 Rows that have no NRCCR place (no split, a non-English source, MT captions of unknown source language) are counted
-as rejected in the export manifest, never dropped silently. Text with a line break, or a media id with whitespace
-or ``#``, cannot be written in this format and is an InputError.
+as rejected in the export manifest, never dropped silently; so are rows that cannot be written in this format: text
+with a line break (``line_break``), a media id with whitespace or ``#`` (``invalid_media_id``), a split or language
+that cannot be part of a file name (``unsafe_name``). ``--collection`` and the rows' ``dataset`` must be safe file
+names too (:mod:`clcm.schemas.paths`), and every file is written inside ``--out``.
 Lines keep the input order (shards in name order, rows in file order).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -37,7 +40,11 @@ from clcm.schemas import (
     write_manifest,
     write_text_atomic,
 )
+from clcm.schemas import reasons as R
 from clcm.schemas.io import SchemaError
+from clcm.schemas.paths import inside, name_problem, safe_name
+
+log = logging.getLogger(__name__)
 
 EXPORT_FORMATS = ("nrccr", "jsonl")
 _MT_CAPTION_TAG = re.compile(r"^[^#]*#(?P<src>[a-z]{2})2en#\d+$")
@@ -59,6 +66,10 @@ class ExportConfig:
     input: str
     out: str
     collection: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.collection is not None:
+            safe_name(self.collection, "--collection")
 
 
 @dataclass
@@ -94,14 +105,20 @@ class _NrccrWriter:
         self._seen: dict[tuple[str, str, bool, str], str] = {}
         self.datasets: set[str | None] = set()
 
+    @staticmethod
+    def problem(row: dict[str, Any], lines: list[tuple[str, bool, str]]) -> str | None:
+        """The reject reason of a row whose lines (tag, mt, text) cannot be written in NRCCR files, else None."""
+        if _BAD_MEDIA.search(row["media_id"]):  # whitespace or '#' cannot be held by a caption id
+            return R.INVALID_MEDIA_ID
+        if any(name_problem(v) for v in (row["split"], *(tag for tag, _, _ in lines))):
+            return R.UNSAFE_NAME  # split or language that cannot be part of a file name
+        if any("\n" in text or "\r" in text for _, _, text in lines):
+            return R.LINE_BREAK  # one caption per line
+        return None
+
     def add(self, row: dict[str, Any], tag: str, mt: bool, text: str, ident: str) -> None:
-        media = row["media_id"]
-        if _BAD_MEDIA.search(media):
-            raise InputError(f"{ident}: media id {media!r} has whitespace or '#', which NRCCR caption ids cannot hold")
-        if "\n" in text or "\r" in text:
-            raise InputError(f"{ident}: text has a line break; NRCCR files hold one caption per line")
         key = (row["split"], tag, mt)
-        cap_id = f"{media}#{tag}#{row['caption_index']}"
+        cap_id = f"{row['media_id']}#{tag}#{row['caption_index']}"
         prev = self._seen.get((*key, cap_id))
         if prev is not None:
             if prev != text:
@@ -117,51 +134,62 @@ class _NrccrWriter:
         names = {d for d in self.datasets if d}
         if len(names) != 1 or None in self.datasets:
             raise UsageError(f"rows come from datasets {sorted(map(str, self.datasets))}; pass --collection NAME")
-        return names.pop()
+        name = names.pop()
+        if problem := name_problem(name):
+            msg = f"the rows' dataset {name!r} cannot be part of a file name: it {problem}"
+            raise InputError(f"{msg}; pass --collection NAME")
+        return name
+
+
+def _nrccr_lines(row: dict[str, Any], table: str, skipped: Counter[str]) -> list[tuple[str, bool, str]] | None:
+    """The (tag, mt, text) lines of one caption or pair row, or None (counted in ``skipped``) when it has no place."""
+    if row["split"] is None:
+        skipped["no_split"] += 1
+        return None
+    if table == "captions":
+        if row["origin"] == "human":
+            return [("enc" if row["lang"] == "en" else row["lang"], False, row["text"])]
+        if row["lang"] == "en" and (m := _MT_CAPTION_TAG.match(row["caption_id"])):
+            return [(f"{m['src']}2enc", True, row["text"])]
+        skipped["mt_caption_without_nrccr_tag"] += 1
+        return None
+    if row["src_lang"] != "en":
+        skipped["source_not_english"] += 1
+        return None
+    xx = row["tgt_lang"]
+    lines = [("enc", False, row["src_text"])]
+    if row["tgt_origin"] == "human":
+        return [*lines, (xx, False, row["tgt_text"])]
+    lines.append((f"enc2{xx}", True, row["tgt_text"]))
+    if row["bt_text"] is not None:
+        lines.append((f"enc2{xx}2enc", True, row["bt_text"]))
+    return lines
 
 
 def _export_nrccr(tables: dict[str, Path], config: ExportConfig, skipped: Counter[str]) -> tuple[int, int, dict]:
     w = _NrccrWriter(config.collection)
     read = kept = 0
-    if "captions" in tables:
-        for row in _rows(tables["captions"], "captions-", CAPTION_SCHEMA):
+    for table, schema, ident in (("captions", CAPTION_SCHEMA, "caption_id"), ("pairs", PAIR_SCHEMA, "pair_id")):
+        if table not in tables:
+            continue
+        for row in _rows(tables[table], f"{table}-", schema):
             read += 1
-            if row["split"] is None:
-                skipped["no_split"] += 1
+            lines = _nrccr_lines(row, table, skipped)
+            if lines is None:
                 continue
-            if row["origin"] == "human":
-                tag, mt = ("enc" if row["lang"] == "en" else row["lang"]), False
-            elif row["lang"] == "en" and (m := _MT_CAPTION_TAG.match(row["caption_id"])):
-                tag, mt = f"{m['src']}2enc", True
-            else:
-                skipped["mt_caption_without_nrccr_tag"] += 1
+            if reason := w.problem(row, lines):
+                skipped[reason] += 1
+                log.warning("export: %s %s not written (%s)", table[:-1], row[ident], reason)
                 continue
-            w.add(row, tag, mt, row["text"], row["caption_id"])
-            kept += 1
-    if "pairs" in tables:
-        for row in _rows(tables["pairs"], "pairs-", PAIR_SCHEMA):
-            read += 1
-            if row["split"] is None:
-                skipped["no_split"] += 1
-                continue
-            if row["src_lang"] != "en":
-                skipped["source_not_english"] += 1
-                continue
-            xx = row["tgt_lang"]
-            w.add(row, "enc", False, row["src_text"], row["pair_id"])
-            if row["tgt_origin"] == "human":
-                w.add(row, xx, False, row["tgt_text"], row["pair_id"])
-            else:
-                w.add(row, f"enc2{xx}", True, row["tgt_text"], row["pair_id"])
-                if row["bt_text"] is not None:
-                    w.add(row, f"enc2{xx}2enc", True, row["bt_text"], row["pair_id"])
+            for tag, mt, text in lines:
+                w.add(row, tag, mt, text, row[ident])
             kept += 1
     collection = w.resolve_collection() if w.files else (config.collection or "")
     out = Path(config.out)
     files = {}
     for (split, tag, mt), lines in w.files.items():
         name = nrccr.file_name(collection, split, tag, mt)
-        write_text_atomic(out / name, "".join(lines))
+        write_text_atomic(inside(out, name), "".join(lines))
         files[name] = len(lines)
     files = dict(sorted(files.items()))
     return read, kept, files
@@ -175,7 +203,7 @@ def _export_jsonl(tables: dict[str, Path], config: ExportConfig) -> tuple[int, i
         if name not in tables:
             continue
         lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in _rows(tables[name], f"{name}-", schema)]
-        write_text_atomic(out / f"{name}.jsonl", "".join(lines))
+        write_text_atomic(inside(out, f"{name}.jsonl"), "".join(lines))
         files[f"{name}.jsonl"] = len(lines)
         read += len(lines)
     return read, read, files

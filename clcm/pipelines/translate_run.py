@@ -34,6 +34,7 @@ from clcm.pipelines.translate import (
 )
 from clcm.schemas import MANIFEST_NAME, AccountingError, Manifest, check_counts, input_record, shard_name
 from clcm.schemas.io import file_sha256
+from clcm.schemas.paths import inside
 from clcm.translation import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,8 @@ def preflight(spec: ModelSpec) -> ModelSpec:
         resolve_device(spec.device, ctranslate2.get_cuda_device_count() > 0)
         if not is_ct2_dir(spec.model):
             safe = spec.model.strip("/").replace("/", "--")
-            out = os.path.join(_ct2_cache_root(), f"{safe}@{spec.revision or 'main'}")
+            revision = (spec.revision or "main").replace("/", "--")  # a revision may hold '/' (refs/pr/1)
+            out = str(inside(_ct2_cache_root(), f"{safe}@{revision}"))
             if not is_ct2_dir(out):
                 log.info("converting %s to CTranslate2 in %s", spec.model, out)
                 convert_model(spec.model, out, revision=spec.revision)

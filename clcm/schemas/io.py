@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from clcm.schemas.paths import inside
 from clcm.schemas.tables import SCHEMA_VERSION
 
 
@@ -173,4 +174,5 @@ def write_sharded(
     out_dir = Path(out_dir)
     rows = list(rows)
     chunks = [rows[i : i + rows_per_shard] for i in range(0, len(rows), rows_per_shard)] or [[]]
-    return [write_rows(chunk, out_dir / shard_name(prefix, i, len(chunks)), schema) for i, chunk in enumerate(chunks)]
+    paths = [inside(out_dir, shard_name(prefix, i, len(chunks))) for i in range(len(chunks))]
+    return [write_rows(chunk, path, schema) for chunk, path in zip(chunks, paths, strict=True)]

@@ -18,6 +18,7 @@ from typing import Any
 
 from clcm import __version__
 from clcm.schemas.io import file_sha256, write_text_atomic
+from clcm.schemas.paths import inside
 from clcm.schemas.tables import SCHEMA_VERSION
 
 MANIFEST_NAME = "_manifest.json"
@@ -83,7 +84,7 @@ def write_manifest(out_dir: str | os.PathLike, manifest: Manifest, check: bool =
     """Write ``out_dir/_manifest.json`` atomically (after checking the counts add up, unless ``check=False``)."""
     if check:
         check_counts(manifest.counts)
-    path = Path(out_dir) / MANIFEST_NAME
+    path = inside(out_dir, MANIFEST_NAME)
     write_text_atomic(path, json.dumps(manifest.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     return path
 

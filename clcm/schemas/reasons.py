@@ -18,6 +18,10 @@ TRANSLATION_FAILED = "translation_failed"
 # translate: caption not in --src-lang or not human-written (MT captions are not re-translated)
 NOT_SOURCE = "not_source"
 MISSING_SOURCE = "missing_source"  # a translation line whose source caption is absent or was rejected
+INVALID_TEXT = "invalid_text"  # text that is not valid Unicode (a lone surrogate such as "\\ud800")
+INVALID_MEDIA_ID = "invalid_media_id"  # export: a media id NRCCR caption ids cannot hold (whitespace, '#')
+LINE_BREAK = "line_break"  # export: a line-based format (NRCCR) cannot hold text with a line break
+UNSAFE_NAME = "unsafe_name"  # export: a split/language that cannot be part of a file name
 
 ALL_REASONS: tuple[str, ...] = (
     INVALID_UTF8,
@@ -32,4 +36,8 @@ ALL_REASONS: tuple[str, ...] = (
     TRANSLATION_FAILED,
     MISSING_SOURCE,
     NOT_SOURCE,
+    INVALID_TEXT,
+    INVALID_MEDIA_ID,
+    LINE_BREAK,
+    UNSAFE_NAME,
 )

@@ -64,7 +64,8 @@ def plain(value: Any, where: str = "checkpoint") -> Any:
     if isinstance(value, (list, tuple)):
         items = [plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
         return items if isinstance(value, list) else tuple(items)
-    raise TypeError(f"{where}: {type(value).__name__} cannot be stored in a checkpoint (tensors and plain values only)")
+    kind = type(value).__name__
+    raise TypeError(f"{where}: {kind} cannot be stored in a checkpoint (tensors and plain values only)")
 
 
 def save(path: Path, payload: dict[str, Any]) -> None:

@@ -131,18 +131,16 @@ def test_nrccr_import_export_is_byte_identical(tmp_path):
         assert (out / f.name).read_bytes() == f.read_bytes(), f.name
 
 
-def test_export_refuses_what_the_format_cannot_hold(tmp_path, capsys):
+def test_export_rejects_what_the_format_cannot_hold(tmp_path, capsys):
     d = tmp_path / "s"
-    row = dict(caption_id="a b#en#0", media_id="a b", caption_index=0, lang="en", text="x", split="train",
+    row = dict(caption_id="a#en#0", media_id="a", caption_index=0, lang="en", text="x", split="train",
                dataset="d", origin="human")  # fmt: skip
-    write_rows([row], d / "captions-00000-of-00001.parquet", CAPTION_SCHEMA)
-    assert cli("export", "-f", "nrccr", d, "-o", tmp_path / "o") == 3
-    assert "whitespace or '#'" in capsys.readouterr().err
-    write_rows(
-        [{**row, "media_id": "a", "text": "line\nbreak"}], d / "captions-00000-of-00001.parquet", CAPTION_SCHEMA
-    )
-    assert cli("export", "-f", "nrccr", d, "-o", tmp_path / "o") == 3
-    assert "line break" in capsys.readouterr().err
+    bad = [{**row, "media_id": "a b", "caption_id": "a b#en#0"}, {**row, "caption_index": 1, "text": "line\nbreak"}]
+    write_rows([row, *bad], d / "captions-00000-of-00001.parquet", CAPTION_SCHEMA)
+    assert cli("export", "-f", "nrccr", d, "-o", tmp_path / "o") == 0
+    assert read_manifest(tmp_path / "o").counts == {
+        "read": 3, "kept": 1, "rejected": {"invalid_media_id": 1, "line_break": 1}}  # fmt: skip
+    assert (tmp_path / "o" / "dtrain_enc.caption.txt").read_text() == "a#enc#0 x\n"
 
 
 def _roundtrip(multi30k_dir, tmp_path, *extra):
