@@ -112,13 +112,20 @@ def evaluate_cmd(
     checkpoint: Annotated[str, typer.Option(help="Checkpoint (model_best.pt or checkpoint_last.pt).")],
     queries: Annotated[str, typer.Option(help="Query captions (caption Parquet or pair shards).")],
     features: Annotated[str, typer.Option(help="Visual features of the gallery.")],
-    fusion_weight: Annotated[float, typer.Option(help="Weight of the MT->English query view (NRCCR).")] = 0.5,
+    fusion_weight: Annotated[
+        float | None,
+        typer.Option(
+            help="Weight of the MT->English query view (NRCCR) in the headline metrics; default: the "
+            "checkpoint's test_fusion_weight (0.5). 1.0, 0.8, 0.5, 0.2 and 0.0 are reported under fusion_sweep too."
+        ),
+    ] = None,
     tgt_lang: Annotated[str | None, typer.Option(help="Query language.")] = None,
     split: Annotated[str | None, typer.Option(help="Use only rows of this split.")] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     out: Annotated[Path | None, typer.Option(help="Write the metrics JSON here too.")] = None,
 ) -> None:
-    """Evaluate a checkpoint: R@1/5/10, MedR, MeanR, mAP, SumR in both directions, as JSON."""
+    """Evaluate a checkpoint: R@1/5/10, MedR, MeanR, mAP, SumR in both directions, as JSON (fused methods: every
+    fusion weight of NRCCR's video tester too)."""
     from clcm.training.evaluation import evaluate_checkpoint
 
     metrics = evaluate_checkpoint(

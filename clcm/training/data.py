@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from clcm.errors import InputError
 from clcm.schemas.io import check_schema_version, parquet_files
-from clcm.training.config import TrainConfig
+from clcm.training.config import COMMON_DEFAULTS, TrainConfig
 from clcm.training.features import FeatureStore
 
 _NON_ALNUM = re.compile(r"[^A-Za-z0-9]")
@@ -72,6 +72,7 @@ class PairData:
     media_ids: list[str]
     weight: np.ndarray | None = None
     nrf_selected: np.ndarray | None = None
+    columns: dict[str, np.ndarray] = field(default_factory=dict)  # extra float columns an objective asked for
     counts: dict[str, int] = field(default_factory=dict)  # read, kept, and dropped_<reason>
     tgt_lang: str | None = None  # the target language trained on
 
@@ -79,10 +80,12 @@ class PairData:
         return len(self.src)
 
 
-def load_pairs(cfg: TrainConfig) -> PairData:
-    """Read training pairs, keeping rows of ``tgt_lang``/``train_split`` that pass ``keep_column``/``min_score``."""
+def load_pairs(cfg: TrainConfig, extra_columns: tuple[str, ...] = ()) -> PairData:
+    """Read training pairs, keeping rows of ``tgt_lang``/``train_split`` that pass ``keep_column``/``min_score``;
+    ``extra_columns`` (numeric, e.g. scores an objective selects on) are read too and must exist."""
+    keep_column = COMMON_DEFAULTS["keep_column"] if cfg.keep_column == "auto" else cfg.keep_column  # unresolved cfg
     wanted = ["media_id", "split", "src_text", "tgt_lang", "tgt_text", "bt_text", "nrf_selected", "keep"]
-    wanted += [c for c in [cfg.keep_column, cfg.weight_column, *cfg.min_score] if c]
+    wanted += [c for c in [keep_column, cfg.weight_column, *cfg.min_score, *extra_columns] if c]
     table, _ = _read_columns(cfg.shards, wanted)
     for col in ("media_id", "src_text", "tgt_text", "tgt_lang"):
         if col not in table.column_names:
@@ -106,8 +109,8 @@ def load_pairs(cfg: TrainConfig) -> PairData:
     drop(np.array([lang == tgt_lang for lang in table.column("tgt_lang").to_pylist()]), "other_tgt_lang")
     if cfg.train_split is not None and "split" in table.column_names:
         drop(np.array([s in (None, cfg.train_split) for s in table.column("split").to_pylist()]), "other_split")
-    if cfg.keep_column and cfg.keep_column in table.column_names:
-        drop(np.array([k is not False for k in table.column(cfg.keep_column).to_pylist()]), "filtered")
+    if keep_column and keep_column in table.column_names:
+        drop(np.array([k is not False for k in table.column(keep_column).to_pylist()]), "filtered")
     for col, minimum in cfg.min_score.items():
         if col not in table.column_names:
             raise InputError(f"min_score column {col!r} is not in {cfg.shards}")
@@ -122,6 +125,10 @@ def load_pairs(cfg: TrainConfig) -> PairData:
         if cfg.weight_column not in table.column_names:
             raise InputError(f"weight column {cfg.weight_column!r} is not in {cfg.shards}")
         weight = np.nan_to_num(np.array(table.column(cfg.weight_column).to_pylist(), dtype=np.float32), nan=0.0)
+    missing = [c for c in extra_columns if c not in table.column_names]
+    if missing:
+        raise InputError(f"{cfg.shards}: column(s) {missing} needed by objective {cfg.objective!r} are missing")
+    columns = {c: np.array(table.column(c).to_pylist(), dtype=np.float64) for c in extra_columns}
     bt = table.column("bt_text").to_pylist() if "bt_text" in table.column_names else None
     if bt is not None and any(b is None for b in bt):
         bt = None if all(b is None for b in bt) else [b if b is not None else "" for b in bt]
@@ -136,6 +143,7 @@ def load_pairs(cfg: TrainConfig) -> PairData:
         media_ids=table.column("media_id").to_pylist(),
         weight=weight,
         nrf_selected=nrf,
+        columns=columns,
         counts=counts,
         tgt_lang=tgt_lang,
     )
@@ -258,6 +266,7 @@ class PairCollate:
             "media_ids": media,
             "weight": torch.from_numpy(p.weight[idx]) if p.weight is not None else None,
             "nrf_selected": torch.from_numpy(p.nrf_selected[idx]) if p.nrf_selected is not None else None,
+            "columns": {k: torch.from_numpy(v[idx]) for k, v in p.columns.items()},
         }
 
 

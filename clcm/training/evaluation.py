@@ -4,7 +4,7 @@ NRCCR, methods.md §1.5) in row chunks, and compute the §4 metrics without per-
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -89,8 +89,21 @@ def embed_gallery(objective: Any, store: Any, media_ids: list[str], *, batch_siz
     return np.concatenate(out)
 
 
-def embed_texts(objective: Any, tokenize: Any, texts: list[str], view: str, *, batch_size: int, device: Any):
-    """(N, d) numpy embeddings of texts through ``objective.encode_text(tokens, view)``; English views are cleaned."""
+def embed_texts(
+    objective: Any,
+    tokenize: Any,
+    texts: list[str],
+    view: str,
+    *,
+    batch_size: int,
+    device: Any,
+    clean_english: bool = False,
+):
+    """(N, d) numpy embeddings of texts through ``objective.encode_text(tokens, view)``.
+
+    ``clean_english`` applies NRCCR's English clean-up to the ``mt_en`` view: the reference's video loader does,
+    its image loader feeds that view raw (methods.md §1.1).
+    """
     import torch
 
     out = []
@@ -98,13 +111,16 @@ def embed_texts(objective: Any, tokenize: Any, texts: list[str], view: str, *, b
     with torch.no_grad():
         for i in range(0, len(texts), batch_size):
             idx = order[i : i + batch_size]
-            tokens = tokenize([texts[j] for j in idx], english=view == "mt_en")
+            tokens = tokenize([texts[j] for j in idx], english=clean_english and view == "mt_en")
             tokens = {k: v.to(device) for k, v in tokens.items()}
             out.append(objective.encode_text(tokens, view).float().cpu().numpy())
     emb = np.concatenate(out)
     result = np.empty_like(emb)
     result[order] = emb
     return result
+
+
+FUSION_SWEEP = (1.0, 0.8, 0.5, 0.2, 0.0)  # the weights NRCCR's video tester reports in one run
 
 
 def evaluate(
@@ -117,20 +133,38 @@ def evaluate(
     device: Any,
     batch_size: int = 256,
     max_frames: int = 64,
+    sweep: Sequence[float] = (),
+    clean_mt_en: bool | None = None,
 ) -> dict[str, Any]:
-    """Evaluate ``objective`` on a QueryData set against the gallery of its unique media ids (first-seen order)."""
+    """Evaluate ``objective`` on a QueryData set against the gallery of its unique media ids (first-seen order).
+
+    Args:
+        fusion_weight: weight of the ``mt_en`` view in the headline metrics (methods.md §1.5).
+        sweep: further fusion weights to score from the same embeddings, reported under ``fusion_sweep``
+            (only when the method fuses two views).
+        clean_mt_en: clean the ``mt_en`` queries as English; None = as the reference does (video only).
+    """
     was_training = objective.training
     objective.eval()
+    if clean_mt_en is None:
+        clean_mt_en = bool(store.is_frames)
     try:
         gallery = list(dict.fromkeys(queries.media_ids))
         store.check(gallery, "the evaluation queries")
         vis = embed_gallery(objective, store, gallery, batch_size=batch_size, device=device, max_frames=max_frames)
-        weights = view_weights(objective.query_views(), set(queries.views), fusion_weight)
-        q = {
-            k: embed_texts(objective, tokenize, queries.views[k], k, batch_size=batch_size, device=device)
-            for k in weights
-        }
-        metrics = score_embeddings(vis, q, weights, gallery_index(queries.media_ids, gallery))
+        views, available = objective.query_views(), set(queries.views)
+        weights = view_weights(views, available, fusion_weight)
+        sweep_weights = {w: view_weights(views, available, w) for w in sweep}
+        needed = dict.fromkeys([*weights, *(k for ws in sweep_weights.values() for k in ws)])
+        opts = {"batch_size": batch_size, "device": device, "clean_english": clean_mt_en}
+        q = {k: embed_texts(objective, tokenize, queries.views[k], k, **opts) for k in needed}
+        caption_vis = gallery_index(queries.media_ids, gallery)
+        metrics = score_embeddings(vis, {k: q[k] for k in weights}, weights, caption_vis)
+        if len(needed) > 1:
+            metrics["fusion_sweep"] = {
+                str(w): score_embeddings(vis, {k: q[k] for k in ws}, ws, caption_vis)
+                for w, ws in sweep_weights.items()
+            }
     finally:
         objective.train(was_training)
     metrics["views"] = weights
@@ -143,13 +177,18 @@ def evaluate_checkpoint(
     queries_path: str,
     features: str,
     *,
-    fusion_weight: float = 0.5,
+    fusion_weight: float | None = None,
+    sweep: Sequence[float] = FUSION_SWEEP,
     tgt_lang: str | None = None,
     split: str | None = None,
     device: str = "auto",
     batch_size: int = 256,
 ) -> dict[str, Any]:
-    """Metrics of a saved checkpoint on a query set (test: fusion weight 0.5 for images, methods.md §1.5)."""
+    """Metrics of a saved checkpoint on a query set.
+
+    The headline metrics use ``fusion_weight`` (None = the checkpoint config's ``test_fusion_weight``: 0.5 for
+    NRCCR, as its image tester); every weight of ``sweep`` is reported too, as the reference's video tester does.
+    """
     from clcm.training import checkpoint
     from clcm.training.config import TrainConfig
     from clcm.training.data import load_queries
@@ -159,6 +198,8 @@ def evaluate_checkpoint(
     ckpt = checkpoint.load(path)
     dev = resolve_device(device)
     cfg = TrainConfig(**{k: v for k, v in ckpt["config"].items() if k in TrainConfig.__dataclass_fields__})
+    if fusion_weight is None:
+        fusion_weight = cfg.test_fusion_weight if cfg.test_fusion_weight is not None else 0.5
     objective = checkpoint.rebuild(ckpt, dev)
     tokenizer, _ = load_tokenizer(ckpt["context"]["text_model"])
     store = load_features(features)
@@ -172,7 +213,9 @@ def evaluate_checkpoint(
         device=dev,
         batch_size=batch_size,
         max_frames=cfg.max_frames,
+        sweep=sweep,
     )
+    metrics["fusion_weight"] = fusion_weight
     metrics["checkpoint"] = str(path)
     metrics["epoch"] = ckpt["epoch"]
     return metrics

@@ -36,7 +36,8 @@ def triplet_loss(
         im: (B, D) second view (visual, or the other text); rows of the score matrix ``S = im @ s.T``.
         margin: ranking margin.
         max_violation: hardest negative only (VSE++); else every negative.
-        cost_style: ``"sum"`` or ``"mean"`` over the batch.
+        cost_style: ``"sum"``, or ``"mean"``: over the B hardest negatives (``max_violation``) or over all B × B
+            entries of the cost matrix (the reference's ``cost_s.mean()`` of the unreduced matrix).
         weight: optional (B,) per-sample weights applied to the per-row/column costs (our addition).
     """
     scores = cosine_sim(im, s)  # (B, B)
@@ -46,17 +47,18 @@ def triplet_loss(
     eye = torch.eye(scores.size(0), dtype=torch.bool, device=scores.device)
     cost_s = cost_s.masked_fill(eye, 0)
     cost_im = cost_im.masked_fill(eye, 0)
+    if cost_style not in ("sum", "mean"):
+        raise ValueError(f"cost_style must be 'sum' or 'mean', not {cost_style!r}")
+    n = scores.size(0)
     if max_violation:
-        cost_s, cost_im = cost_s.max(1)[0], cost_im.max(0)[0]
+        cost_s, cost_im, count = cost_s.max(1)[0], cost_im.max(0)[0], n
     else:
-        cost_s, cost_im = cost_s.sum(1), cost_im.sum(0)
+        # every negative counts; the reference's "mean" averages the whole (B, B) cost matrix, not per-row sums
+        cost_s, cost_im, count = cost_s.sum(1), cost_im.sum(0), n * n
     if weight is not None:
         cost_s, cost_im = cost_s * weight, cost_im * weight
-    if cost_style == "sum":
-        return cost_s.sum() + cost_im.sum()
-    if cost_style == "mean":
-        return cost_s.mean() + cost_im.mean()
-    raise ValueError(f"cost_style must be 'sum' or 'mean', not {cost_style!r}")
+    total = cost_s.sum() + cost_im.sum()
+    return total if cost_style == "sum" else total / count
 
 
 def similarity_distill_loss(feat_targets: Tensor, feat: Tensor, feat_v: Tensor, *, tau: float = 0.07) -> Tensor:

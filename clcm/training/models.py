@@ -177,7 +177,11 @@ class FrameEncoder(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Language discriminator over encoder states (N, L, H) -> (N, 2) logits; ``weak``/``not-so-weak``/``strong``."""
+    """Language discriminator over encoder states (N, L, H) -> (N, 2) logits; ``weak``/``not-so-weak``/``strong``.
+
+    ``strong`` (VATEX): Conv1d(H -> 128, k=1), three residual blocks relu(x) + 0.3·conv(relu(conv(relu(x)))),
+    time-mean, Linear(128 -> 2), as the reference's ``ConvDiscriminator`` computes it.
+    """
 
     KINDS = ("weak", "not-so-weak", "strong")
 
@@ -207,6 +211,9 @@ class Discriminator(nn.Module):
             return self.model(h.mean(1))  # mean over all positions, padding included
         x = self.conv_in(h.transpose(1, 2))
         for block in self.blocks:
+            # The reference's first ReLU is in place (nn.ReLU(True)): it overwrites the block input before the skip,
+            # so each block computes relu(x) + 0.3·f(x) (methods.md §1.2, corrected). block[0] is that ReLU again.
+            x = torch.relu(x)
             x = x + 0.3 * block(x)
         return self.model(x.mean(2))
 

@@ -26,6 +26,21 @@ def _log_marginal(weights: Tensor | None, mask: Tensor, dtype: torch.dtype) -> T
     return torch.where(mask, w.clamp_min(torch.finfo(w.dtype).tiny).log(), torch.zeros_like(w))
 
 
+def _support(
+    cost: Tensor, mu: Tensor | None, nu: Tensor | None, mask_a: Tensor | None, mask_b: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """(B, n) and (B, m) bool masks of the positions that carry mass (None = all real)."""
+    bsz, n, m = cost.shape
+    mask_a = torch.ones(bsz, n, dtype=torch.bool, device=cost.device) if mask_a is None else mask_a.bool()
+    mask_b = torch.ones(bsz, m, dtype=torch.bool, device=cost.device) if mask_b is None else mask_b.bool()
+    # Zero-weight positions carry no mass: treat them like padding so their plan rows/columns are exactly 0.
+    if mu is not None:
+        mask_a = mask_a & (mu > 0)
+    if nu is not None:
+        mask_b = mask_b & (nu > 0)
+    return mask_a, mask_b
+
+
 def sinkhorn_log(
     cost: Tensor,
     mu: Tensor | None = None,
@@ -55,16 +70,7 @@ def sinkhorn_log(
     if eps <= 0:
         raise ValueError(f"eps must be > 0, got {eps}")
     bsz, n, m = cost.shape
-    if mask_a is None:
-        mask_a = torch.ones(bsz, n, dtype=torch.bool, device=cost.device)
-    if mask_b is None:
-        mask_b = torch.ones(bsz, m, dtype=torch.bool, device=cost.device)
-    mask_a, mask_b = mask_a.bool(), mask_b.bool()
-    # Zero-weight positions carry no mass: treat them like padding so their plan rows/columns are exactly 0.
-    if mu is not None:
-        mask_a = mask_a & (mu > 0)
-    if nu is not None:
-        mask_b = mask_b & (nu > 0)
+    mask_a, mask_b = _support(cost, mu, nu, mask_a, mask_b)
     log_mu = _log_marginal(mu, mask_a, cost.dtype)  # (B, n)
     log_nu = _log_marginal(nu, mask_b, cost.dtype)  # (B, m)
     valid = mask_a[:, :, None] & mask_b[:, None, :]  # (B, n, m)
@@ -92,16 +98,60 @@ def ot_cost(
     eps: float = 0.05,
     n_iters: int = 50,
     detach_plan: bool = True,
+    regularised: bool = False,
 ) -> Tensor:
-    """Per-item transport cost ⟨T*, C⟩ (B,) with T* from :func:`sinkhorn_log`.
+    """Per-item transport cost ⟨T*, C⟩ (B,) with T* from :func:`sinkhorn_log`; with ``regularised`` the entropic OT
+    value OT_ε = ⟨T*, C⟩ + ε·KL(T* ‖ μ⊗ν), the quantity a Sinkhorn divergence debiases.
 
-    With `detach_plan` (the IPOT-style default) the plan is a constant and gradients reach the cost only; without it
-    they also flow back through the Sinkhorn iterations. Arguments as in :func:`sinkhorn_log`.
+    With `detach_plan` (the IPOT-style default) the plan is a constant and gradients reach the cost only (for OT_ε
+    that gradient is T*, by the envelope theorem, exact at convergence); without it they also flow back through the
+    Sinkhorn iterations. Arguments as in :func:`sinkhorn_log`.
     """
     if detach_plan:
         with torch.no_grad():
             plan = sinkhorn_log(cost.detach(), mu, nu, mask_a=mask_a, mask_b=mask_b, eps=eps, n_iters=n_iters)
     else:
         plan = sinkhorn_log(cost, mu, nu, mask_a=mask_a, mask_b=mask_b, eps=eps, n_iters=n_iters)
-    cost = torch.where(plan > 0, cost, torch.zeros_like(cost))  # padding costs may be anything (even NaN)
-    return (plan * cost).sum(dim=(1, 2))
+    live = plan > 0
+    cost = torch.where(live, cost, torch.zeros_like(cost))  # padding costs may be anything (even NaN)
+    if not regularised:
+        return (plan * cost).sum(dim=(1, 2))
+    mask_a, mask_b = _support(cost, mu, nu, mask_a, mask_b)
+    log_ref = _log_marginal(mu, mask_a, cost.dtype)[:, :, None] + _log_marginal(nu, mask_b, cost.dtype)[:, None, :]
+    log_ratio = torch.where(live, plan.clamp_min(torch.finfo(plan.dtype).tiny).log() - log_ref, torch.zeros_like(cost))
+    return (plan * (cost + eps * log_ratio)).sum(dim=(1, 2))
+
+
+def sinkhorn_divergence(
+    x: Tensor,
+    y: Tensor,
+    *,
+    mask_x: Tensor | None = None,
+    mask_y: Tensor | None = None,
+    mu: Tensor | None = None,
+    nu: Tensor | None = None,
+    eps: float = 0.05,
+    n_iters: int = 50,
+    detach_plan: bool = True,
+) -> Tensor:
+    """Sinkhorn divergence S_ε(x, y) = OT_ε(x, y) − ½·OT_ε(x, x) − ½·OT_ε(y, y) (B,) on cosine costs 1 − cos.
+
+    Unlike the plain entropic cost it is 0 when the two token sets coincide (the entropic bias cancels).
+
+    Args:
+        x: (B, n, H) and y: (B, m, H) token features (normalised here).
+        mask_x, mask_y: (B, n) / (B, m) bool, True on the tokens that take part.
+        mu, nu: optional non-negative token weights (uniform when None).
+        eps, n_iters, detach_plan: as in :func:`ot_cost`.
+    """
+    x = x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    y = y / y.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+    def ot(a: Tensor, b: Tensor, ma: Tensor | None, mb: Tensor | None, wa: Tensor | None, wb: Tensor | None) -> Tensor:
+        cost = 1.0 - a @ b.transpose(1, 2)
+        return ot_cost(
+            cost, wa, wb, mask_a=ma, mask_b=mb, eps=eps, n_iters=n_iters, detach_plan=detach_plan, regularised=True
+        )
+
+    cross = ot(x, y, mask_x, mask_y, mu, nu)
+    return cross - 0.5 * ot(x, x, mask_x, mask_x, mu, mu) - 0.5 * ot(y, y, mask_y, mask_y, nu, nu)

@@ -26,6 +26,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype for ``cfg.amp`` (resolved: never None) on ``device``; None = fp32."""
     if device.type != "cuda" or cfg.amp == "off":
         return None
     if cfg.amp not in ("auto", "bf16", "fp16"):
@@ -45,7 +46,8 @@ def load_tokenizer(name: str) -> Any:
 
 
 def make_tokenize(cfg: TrainConfig, tokenizer: Any) -> Tokenize:
-    return Tokenize(tokenizer, lowercase=cfg.lowercase, clean_src=cfg.clean_src, max_tokens=cfg.max_tokens)
+    max_tokens = cfg.max_tokens if cfg.max_tokens is not None else 250  # configs saved before objective defaults
+    return Tokenize(tokenizer, lowercase=cfg.lowercase, clean_src=cfg.clean_src, max_tokens=max_tokens)
 
 
 def seed_everything(seed: int) -> None:

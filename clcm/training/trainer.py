@@ -1,8 +1,11 @@
-"""The training loop: data, objective stages, Adam with NRCCR's schedule, AMP, DDP, checkpoints, logs, metrics.
+"""The training loop: data, objective stages, the optimizer and schedule the objective declares, AMP, DDP,
+checkpoints, logs, metrics.
 
-``train(cfg)`` runs every stage of the objective; after each epoch it validates (t2v R@1+R@5+R@10 on the fused
-score), writes ``checkpoint_last.pt`` (and ``model_best.pt`` on improvement), ``epochs.csv``/``steps.csv``,
-TensorBoard events and ``metrics.json``. ``cfg.resume`` continues exactly from a checkpoint.
+``train(cfg)`` runs every stage of the objective. Per stage, each epoch is :meth:`Trainer.train_one_epoch`
+followed by :meth:`Trainer.evaluate_epoch` (t2v R@1+R@5+R@10 on the fused score, as open_clip's
+``train_one_epoch``/``evaluate``) and :meth:`Trainer.end_epoch` (schedule, early stopping, ``checkpoint_last.pt``
+and ``model_best.pt`` on improvement, ``epochs.csv``). ``steps.csv``, TensorBoard events and ``metrics.json`` are
+written too; ``cfg.resume`` continues exactly from a checkpoint.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import torch
 
 from clcm.errors import InputError, UsageError
 from clcm.training import checkpoint
-from clcm.training.config import TrainConfig
+from clcm.training.config import TrainConfig, resolve_defaults
 from clcm.training.data import PairCollate, load_pairs, load_queries, move_batch
 from clcm.training.evaluation import evaluate
 from clcm.training.features import load_features
@@ -40,8 +43,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig) -> None:
         if not cfg.shards or not cfg.features:
             raise UsageError("training needs --shards and --features")
-        objective_class(cfg.objective)  # fail early on an unknown objective
-        self.cfg = cfg
+        objective_cls = objective_class(cfg.objective)  # fail early on an unknown objective
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.device = resolve_device(cfg.device)
@@ -51,17 +53,11 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         seed_everything(cfg.seed)
         self.store = load_features(cfg.features)
-        self.pairs = load_pairs(cfg)
-        self.cfg = cfg = cfg.replace(tgt_lang=self.pairs.tgt_lang)
-        self.store.check(self.pairs.media_ids, f"the training pairs ({cfg.shards})")
-        self.queries = load_queries(cfg.val, cfg.tgt_lang, cfg.val_split) if cfg.val else None
-        if self.queries is not None:
-            self.store.check(self.queries.media_ids, f"the validation queries ({cfg.val})")
+        cfg = resolve_defaults(cfg, objective_cls.train_defaults, frames=self.store.is_frames)
         tokenizer, hf_config = load_tokenizer(cfg.text_model)
-        self.tokenize = make_tokenize(cfg, tokenizer)
         layers = cfg.trainable_layers
         if layers is None:
-            layers = list(top_layers(int(hf_config.num_hidden_layers), cfg.trainable_top_layers))
+            layers = list(top_layers(int(hf_config.num_hidden_layers), int(cfg.trainable_top_layers or 0)))
         self.ctx = BuildContext(
             text_model=cfg.text_model,
             visual_dim=self.store.dim,
@@ -70,6 +66,13 @@ class Trainer:
             options=dict(cfg.objective_options),
         )
         self.objective: Objective = build_objective(cfg.objective, self.ctx).to(self.device)
+        self.pairs = load_pairs(cfg, extra_columns=self.objective.data_columns())
+        self.cfg = cfg = cfg.replace(tgt_lang=self.pairs.tgt_lang)
+        self.store.check(self.pairs.media_ids, f"the training pairs ({cfg.shards})")
+        self.queries = load_queries(cfg.val, cfg.tgt_lang, cfg.val_split) if cfg.val else None
+        if self.queries is not None:
+            self.store.check(self.queries.media_ids, f"the validation queries ({cfg.val})")
+        self.tokenize = make_tokenize(cfg, tokenizer)
         self.model: torch.nn.Module = self.objective
         if self.world > 1:
             self._wrap_ddp()
@@ -78,6 +81,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.step = 0
         self.step_times: list[float] = []
+        self.tb: Any = None
 
     # -- distributed ----------------------------------------------------------------------------------------------
     def _init_distributed(self) -> None:
@@ -149,7 +153,9 @@ class Trainer:
         row["loss"] = float(total.detach())
         return row
 
-    def _validate(self, stage: Stage) -> dict[str, Any] | None:
+    def evaluate_epoch(self, stage: Stage) -> dict[str, Any] | None:
+        """Validation metrics after an epoch of ``stage`` (None: no queries, a stage that does not validate, or not
+        rank 0)."""
         if self.queries is None or not stage.validate or not self.main_rank:
             return None
         return evaluate(
@@ -157,7 +163,7 @@ class Trainer:
             self.tokenize,
             self.store,
             self.queries,
-            fusion_weight=self.cfg.fusion_weight,
+            fusion_weight=float(self.cfg.fusion_weight),
             device=self.device,
             batch_size=self.cfg.eval_batch_size,
             max_frames=self.cfg.max_frames,
@@ -180,6 +186,10 @@ class Trainer:
             "history": self.history,
         }
 
+    def _scalar(self, name: str, value: float, step: int) -> None:
+        if self.tb is not None:  # TensorBoard is opened by run() on rank 0
+            self.tb.add_scalar(name, value, step)
+
     def _log_row(self, name: str, row: dict[str, Any]) -> None:
         path = self.out / name
         new = not path.exists()
@@ -189,126 +199,173 @@ class Trainer:
                 writer.writerow(list(row))
             writer.writerow(list(row.values()))
 
-    # -- main loop ------------------------------------------------------------------------------------------------
-    def run(self) -> dict[str, Any]:
+    # -- optimizer and schedule ------------------------------------------------------------------------------------
+    def make_optimizer(self, stage: Stage) -> torch.optim.Optimizer:
+        """The main optimizer of a stage: ``cfg.optimizer`` (the objective's unless overridden) over its groups."""
+        cfg = self.cfg
+        groups = self.objective.param_groups(stage, cfg.lr)
+        kind = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+        optimizer = kind(groups, lr=cfg.lr, weight_decay=float(cfg.weight_decay or 0.0))
+        for g in optimizer.param_groups:  # groups may carry their own lr; the schedule scales them all
+            g.setdefault("lr_ratio", g["lr"] / cfg.lr)
+        return optimizer
+
+    def make_schedule(self, epochs: int, steps_per_epoch: int) -> Schedule:
+        cfg = self.cfg
+        total = epochs * steps_per_epoch
+        return Schedule(
+            cfg.lr,
+            cfg.lr_decay,
+            cfg.halve_after,
+            cfg.patience,
+            policy=str(cfg.lr_schedule),
+            total_steps=total,
+            warmup_steps=int(math.ceil(float(cfg.warmup_ratio or 0.0) * total)),
+        )
+
+    def _steps_per_epoch(self, loader: torch.utils.data.DataLoader) -> int:
+        cap = self.cfg.max_steps_per_epoch
+        return len(loader) if cap is None else min(len(loader), cap)
+
+    # -- one epoch ----------------------------------------------------------------------------------------------
+    def train_one_epoch(
+        self, stage: Stage, epoch: int, epochs: int, optimizer: torch.optim.Optimizer, schedule: Schedule, key: int
+    ) -> tuple[dict[str, float], int]:
+        """Train ``stage`` for one epoch; returns (sums of the logged terms over its steps, steps taken)."""
         from tqdm.auto import tqdm
 
         cfg = self.cfg
-        stages = self.objective.stages()
-        start_stage, start_epoch, resume = 0, 0, None
-        if cfg.resume:
-            path = self.out / "checkpoint_last.pt" if cfg.resume == "last" else Path(cfg.resume)
-            resume = checkpoint.load(path)
-            if resume["objective"] != cfg.objective:
-                raise UsageError(
-                    f"--resume checkpoint is for objective {resume['objective']!r}, not {cfg.objective!r}"
+        self.objective.train()
+        loader = self._loader(key)
+        n_steps = self._steps_per_epoch(loader)
+        quiet = not (cfg.progress and self.main_rank)
+        bar = tqdm(total=n_steps, desc=f"{stage.name} {epoch + 1}/{epochs}", disable=quiet)
+        sums: dict[str, float] = {}
+        done = 0
+        for batch in loader:
+            if done >= n_steps:
+                break
+            if len(batch["media_ids"]) < 2:  # BatchNorm cannot train on one sample
+                continue
+            base_lr = schedule.next_step_lr()
+            for g in optimizer.param_groups:
+                g["lr"] = base_lr * g["lr_ratio"]
+            t0 = time.perf_counter()
+            row = self._train_step(batch, stage, optimizer)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            self.step_times.append(time.perf_counter() - t0)
+            self.step += 1
+            done += 1
+            for k, v in row.items():
+                sums[k] = sums.get(k, 0.0) + v
+            bar.update(1)
+            bar.set_postfix(loss=f"{row['loss']:.4f}")
+            if self.main_rank and (self.step % cfg.log_every == 0 or done == 1):
+                self._log_row(
+                    "steps.csv", {"stage": stage.name, "epoch": epoch + 1, "step": self.step, "lr": base_lr, **row}
                 )
-            self.objective.load_state_dict(resume["model"])
-            for k, o in self.objective.aux_optimizers().items():
-                o.load_state_dict(resume["aux_optimizers"][k])
-            self.scaler.load_state_dict(resume["scaler"])
-            start_stage, start_epoch = resume["stage_index"], resume["epoch"]
-            self.step, self.history = resume["step"], list(resume["history"])
-        tb = None
+                for k, v in row.items():
+                    self._scalar(f"train/{k}", v, self.step)
+        bar.close()
+        if not math.isfinite(sums.get("loss", 0.0)):
+            raise RuntimeError(f"non-finite training loss in epoch {epoch + 1}")
+        return sums, done
+
+    def end_epoch(
+        self,
+        si: int,
+        stage: Stage,
+        epoch: int,
+        optimizer: torch.optim.Optimizer,
+        schedule: Schedule,
+        sums: dict[str, float],
+        done: int,
+        metrics: dict[str, Any] | None,
+    ) -> tuple[dict[str, Any], bool]:
+        """Schedule and early-stopping decision, history, logs and checkpoints; returns (history entry, stop)."""
+        rsum = None if metrics is None else metrics["t2v"]["r1"] + metrics["t2v"]["r5"] + metrics["t2v"]["r10"]
+        rsum = self._share(rsum)  # every rank must take the same schedule and stopping decisions
+        lr_used = schedule.lr
+        is_best, stop = schedule.end_epoch(rsum)
+        entry = {"stage": stage.name, "epoch": epoch + 1, "step": self.step, "lr": lr_used, "t2v_rsum": rsum}
+        entry["is_best"] = is_best
+        entry.update({f"mean_{k}": v / max(done, 1) for k, v in sums.items()})
+        if metrics is not None:
+            entry["val"] = metrics
+            for k in ("r1", "r5", "r10", "medr", "map"):
+                self._scalar(f"val/t2v_{k}", metrics["t2v"][k], self.step)
+                self._scalar(f"val/v2t_{k}", metrics["v2t"][k], self.step)
+            self._scalar("val/sumr", metrics["sumr"], self.step)
+        self.history.append(entry)
+        if self.main_rank:
+            self._log_row("epochs.csv", {k: v for k, v in entry.items() if k != "val"} | _flat(metrics))
+            payload = self._payload(si, epoch + 1, optimizer, schedule)
+            checkpoint.save(self.out / "checkpoint_last.pt", payload)
+            if is_best:
+                checkpoint.save(self.out / "model_best.pt", payload)
+            log.info(
+                "%s epoch %d: loss %.4f, val t2v R-sum %s%s",
+                stage.name,
+                epoch + 1,
+                entry.get("mean_loss", float("nan")),
+                rsum,
+                " (best)" if is_best else "",
+            )
+        if stop:
+            log.info("early stopping after %d epochs without improvement", schedule.no_impr)
+        return entry, stop
+
+    # -- stages -------------------------------------------------------------------------------------------------
+    def _load_resume(self) -> dict[str, Any] | None:
+        cfg = self.cfg
+        if not cfg.resume:
+            return None
+        path = self.out / "checkpoint_last.pt" if cfg.resume == "last" else Path(cfg.resume)
+        resume = checkpoint.load(path)
+        if resume["objective"] != cfg.objective:
+            raise UsageError(f"--resume checkpoint is for objective {resume['objective']!r}, not {cfg.objective!r}")
+        self.objective.load_state_dict(resume["model"])
+        for k, o in self.objective.aux_optimizers().items():
+            o.load_state_dict(resume["aux_optimizers"][k])
+        self.scaler.load_state_dict(resume["scaler"])
+        self.step, self.history = resume["step"], list(resume["history"])
+        return resume
+
+    def run_stage(self, si: int, stage: Stage, resume: dict[str, Any] | None = None) -> None:
+        """Train one stage to its epoch budget or early stop; ``resume`` continues it from a checkpoint payload."""
+        epochs = stage.epochs if stage.epochs is not None else int(self.cfg.epochs or 0)
+        optimizer = self.make_optimizer(stage)
+        steps = self._steps_per_epoch(self._loader(1000 * si))
+        schedule = self.make_schedule(epochs, steps)
+        first = 0
+        if resume is not None:
+            schedule.load_state_dict(resume["schedule"])
+            optimizer.load_state_dict(resume["optimizer"])
+            checkpoint.set_rng_state(resume["rng"])
+            first = resume["epoch"]
+        for epoch in range(first, epochs):
+            sums, done = self.train_one_epoch(stage, epoch, epochs, optimizer, schedule, key=1000 * si + epoch)
+            metrics = self.evaluate_epoch(stage)
+            _, stop = self.end_epoch(si, stage, epoch, optimizer, schedule, sums, done, metrics)
+            if stop:
+                break
+
+    def run(self) -> dict[str, Any]:
+        """Train every stage (from a checkpoint with ``cfg.resume``); returns the summary of ``metrics.json``."""
+        cfg = self.cfg
+        resume = self._load_resume()
+        start_stage = 0 if resume is None else resume["stage_index"]
         if self.main_rank:
             from torch.utils.tensorboard import SummaryWriter
 
-            tb = SummaryWriter(str(self.out / "tensorboard"))
-        best: dict[str, Any] | None = next((h for h in reversed(self.history) if h.get("is_best")), None)
+            self.tb = SummaryWriter(str(self.out / "tensorboard"))
+        stages = self.objective.stages()
         for si in range(start_stage, len(stages)):
-            stage = stages[si]
-            epochs = stage.epochs if stage.epochs is not None else cfg.epochs
-            schedule = Schedule(cfg.lr, cfg.lr_decay, cfg.halve_after, cfg.patience)
-            optimizer = torch.optim.Adam(self.objective.param_groups(stage, cfg.lr))
-            for g in optimizer.param_groups:  # groups may carry their own lr; the schedule scales them all
-                g.setdefault("lr_ratio", g["lr"] / cfg.lr)
-            first = 0
-            if resume is not None and si == start_stage:
-                schedule.load_state_dict(resume["schedule"])
-                optimizer.load_state_dict(resume["optimizer"])
-                checkpoint.set_rng_state(resume["rng"])
-                first = start_epoch
-            self.objective.train()
-            for epoch in range(first, epochs):
-                for g in optimizer.param_groups:
-                    g["lr"] = schedule.lr * g["lr_ratio"]
-                loader = self._loader(1000 * si + epoch)
-                n_steps = len(loader) if cfg.max_steps_per_epoch is None else min(len(loader), cfg.max_steps_per_epoch)
-                bar = tqdm(
-                    total=n_steps,
-                    desc=f"{stage.name} {epoch + 1}/{epochs}",
-                    disable=not (cfg.progress and self.main_rank),
-                )
-                sums: dict[str, float] = {}
-                done = 0
-                for batch in loader:
-                    if done >= n_steps:
-                        break
-                    if len(batch["media_ids"]) < 2:  # BatchNorm cannot train on one sample
-                        continue
-                    t0 = time.perf_counter()
-                    row = self._train_step(batch, stage, optimizer)
-                    if self.device.type == "cuda":
-                        torch.cuda.synchronize()
-                    self.step_times.append(time.perf_counter() - t0)
-                    self.step += 1
-                    done += 1
-                    for k, v in row.items():
-                        sums[k] = sums.get(k, 0.0) + v
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{row['loss']:.4f}")
-                    if self.main_rank and (self.step % cfg.log_every == 0 or done == 1):
-                        self._log_row(
-                            "steps.csv",
-                            {"stage": stage.name, "epoch": epoch + 1, "step": self.step, "lr": schedule.lr, **row},
-                        )
-                        for k, v in row.items():
-                            tb.add_scalar(f"train/{k}", v, self.step)
-                bar.close()
-                if not math.isfinite(sums.get("loss", 0.0)):
-                    raise RuntimeError(f"non-finite training loss in epoch {epoch + 1}")
-                metrics = self._validate(stage)
-                rsum = None if metrics is None else metrics["t2v"]["r1"] + metrics["t2v"]["r5"] + metrics["t2v"]["r10"]
-                rsum = self._share(rsum)  # every rank must take the same schedule and stopping decisions
-                lr_used = schedule.lr
-                is_best, stop = schedule.end_epoch(rsum)
-                entry = {
-                    "stage": stage.name,
-                    "epoch": epoch + 1,
-                    "step": self.step,
-                    "lr": lr_used,
-                    "t2v_rsum": rsum,
-                    "is_best": is_best,
-                }
-                entry.update({f"mean_{k}": v / max(done, 1) for k, v in sums.items()})
-                if metrics is not None:
-                    entry["val"] = metrics
-                    for k in ("r1", "r5", "r10", "medr", "map"):
-                        tb.add_scalar(f"val/t2v_{k}", metrics["t2v"][k], self.step)
-                        tb.add_scalar(f"val/v2t_{k}", metrics["v2t"][k], self.step)
-                    tb.add_scalar("val/sumr", metrics["sumr"], self.step)
-                self.history.append(entry)
-                if self.main_rank:
-                    self._log_row("epochs.csv", {k: v for k, v in entry.items() if k != "val"} | _flat(metrics))
-                    payload = self._payload(si, epoch + 1, optimizer, schedule)
-                    checkpoint.save(self.out / "checkpoint_last.pt", payload)
-                    if is_best:
-                        best = entry
-                        checkpoint.save(self.out / "model_best.pt", payload)
-                    log.info(
-                        "%s epoch %d: loss %.4f, val t2v R-sum %s%s",
-                        stage.name,
-                        epoch + 1,
-                        entry.get("mean_loss", float("nan")),
-                        rsum,
-                        " (best)" if is_best else "",
-                    )
-                if stop:
-                    log.info("early stopping after %d epochs without improvement", schedule.no_impr)
-                    break
-            resume = None
-        if tb is not None:
-            tb.close()
+            self.run_stage(si, stages[si], resume if si == start_stage else None)
+        if self.tb is not None:
+            self.tb.close()
+        best = next((h for h in reversed(self.history) if h.get("is_best")), None)
         summary = {
             "objective": cfg.objective,
             "best": best,

@@ -81,3 +81,23 @@ def test_gradients_flow_into_student_and_visual_only(emb):
     vid = emb["vid"].clone().requires_grad_(True)
     similarity_distill_loss(cross.detach(), trans, vid).backward()
     assert cross.grad is None and trans.grad.abs().sum() > 0 and vid.grad.abs().sum() > 0
+
+
+# Every TripletLoss variant against the reference (loss.TripletLoss(margin=0.2, measure='cosine', direction='all',
+# max_violation=MV, cost_style=CS)(s, im) @5628a90, float64, computed once 2026-12-01). Inputs:
+# numpy.random.default_rng(42), s then im, each (6, 10) standard normal with L2-normalised rows.
+TRIPLET_GOLDEN_SEED42 = {
+    (True, "sum"): 6.698888588000235,
+    (True, "mean"): 1.1164814313333726,
+    (False, "sum"): 16.479896252342794,
+    (False, "mean"): 0.4577748958984109,  # the whole (B, B) cost matrix averaged: B× smaller than per-row sums
+}
+
+
+@pytest.mark.parametrize(("max_violation", "cost_style"), sorted(TRIPLET_GOLDEN_SEED42))
+def test_every_triplet_variant_matches_the_reference(max_violation, cost_style):
+    rng = np.random.default_rng(42)
+    s, im = (rng.standard_normal((6, 10)) for _ in range(2))
+    s, im = (torch.from_numpy(x / np.linalg.norm(x, axis=1, keepdims=True)) for x in (s, im))
+    value = triplet_loss(s, im, max_violation=max_violation, cost_style=cost_style)
+    assert close(value, TRIPLET_GOLDEN_SEED42[(max_violation, cost_style)])

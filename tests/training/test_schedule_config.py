@@ -76,5 +76,5 @@ def test_cli_user_errors_are_one_line(toy_corpus, tiny_bert_dir, tmp_path, capsy
 def test_explicit_set_null_overrides_a_default():
     from clcm.training.config import load_config
 
-    assert load_config(None, {"keep_column": None}).keep_column == "keep"  # an absent flag changes nothing
+    assert load_config(None, {"keep_column": None}).keep_column == "auto"  # an absent flag changes nothing
     assert load_config(None, {}, explicit={"keep_column": None}).keep_column is None

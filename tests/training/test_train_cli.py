@@ -50,3 +50,7 @@ def test_train_few_steps_and_evaluate(toy_corpus, tiny_bert_dir, tmp_path, objec
     assert code == 0
     result = json.loads((out / "test.json").read_text())
     assert 0 <= result["t2v"]["r1"] <= result["t2v"]["r10"] <= 100 and result["sumr"] > 0
+    assert result["fusion_weight"] == 0.5  # the checkpoint's test_fusion_weight (NRCCR's image tester)
+    if objective == "nrccr":  # one run reports every weight of the reference's video tester
+        assert list(result["fusion_sweep"]) == ["1.0", "0.8", "0.5", "0.2", "0.0"]
+        assert result["fusion_sweep"]["0.5"]["sumr"] == result["sumr"]

@@ -26,14 +26,18 @@ method-specific parts (discriminator, teacher, noise filter). The trainer only t
 A batch (see :mod:`clcm.training.data`) is a dict:
 ``src`` / ``tgt`` / ``bt``: tokenised text (dict with ``input_ids``, ``attention_mask``; ``bt`` may be None),
 ``visual``: (B, D) image features or (B, T, D) frame features, ``visual_mask``: (B, T) float or None,
-``media_ids``: list[str], ``weight``: (B,) float sample weights or None, ``nrf_selected``: (B,) bool or None.
+``media_ids``: list[str], ``weight``: (B,) float sample weights or None, ``nrf_selected``: (B,) bool or None,
+``columns``: name -> (B,) float64 tensor for each of ``data_columns()`` (NaN where a row has no value).
+
+``train_defaults`` (class attribute): the optimizer, schedule, epochs, token limit, AMP and validation fusion the
+method uses unless the config sets them (see :func:`clcm.training.config.resolve_defaults`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
@@ -66,6 +70,13 @@ class Objective(nn.Module):
     """Base class; see the module docstring for the contract."""
 
     name: str = "objective"
+    #: Training settings this method declares: TrainConfig keys the config leaves unset take these values (then
+    #: config.COMMON_DEFAULTS). E.g. CL2CM's AdamW, 10% linear warm-up and 64 tokens; NRCCR's fp32.
+    train_defaults: ClassVar[Mapping[str, Any]] = {}
+
+    def data_columns(self) -> tuple[str, ...]:
+        """Extra pair-shard columns the method reads; they reach ``forward`` as ``batch["columns"][name]``."""
+        return ()
 
     def stages(self) -> list[Stage]:
         return [Stage()]

@@ -10,12 +10,16 @@ Only the abstract of CL2CM is public, so everything below is the project's recon
   + λ_kt·L_KT, L_KT = row and column KL between the teacher's S–T relations ŝ^CL·t̂^CLᵀ/τ_kd and the student's
   V–T relations v·t̂ᵀ/τ_kd (v_i is paired with s_i, so it stands in for s_i).
 - Evaluation is dual-stream (visual encoder + student text encoder): no MT at query time.
+- Images: the features go straight into the projection (``visual_hidden`` adds a Linear + ReLU). ``word_loss:
+  sinkhorn_divergence`` replaces the plan cost by the debiased Sinkhorn divergence (the spec's alternative).
+- Declared training settings (``train_defaults``, overridable in the config): AdamW with weight decay 0.01, a linear
+  schedule with 10% warm-up per stage, 30 epochs for stage 2, at most 64 tokens.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -27,7 +31,7 @@ from clcm.training.losses_contrastive import relational_kd
 from clcm.training.models import mean_pool
 from clcm.training.objectives.base import BuildContext, Objective, Stage
 from clcm.training.objectives.common import build_text_encoder, build_visual_encoder
-from clcm.training.ot import ot_cost, sinkhorn_log
+from clcm.training.ot import ot_cost, sinkhorn_divergence, sinkhorn_log
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,8 @@ class CL2CMOptions:
     """CL2CM's config keys (``objective_options:``); every default is an [ASSUMPTION] from methods.md §2.2."""
 
     joint_dim: int = 512  # joint space d = 512 (CLIP-sized), not NRCCR's 1536
-    visual_hidden: int | None = None  # image: Linear(D -> hidden) + ReLU, None = D; frames: default 1024
+    visual_hidden: int | None = None  # images: None = features straight into the projection (the spec); an int
+    # adds Linear(D -> hidden) + ReLU before it. Frames: the one-layer temporal transformer's width (None = 1024)
     tau: float = 0.07  # InfoNCE temperature (fixed; CLIP's learnable-τ init)
     tau_kd: float = 0.07  # relation temperature of the knowledge transfer
     word_weight: float = 0.1  # λ_w: word-level OT term next to the sentence-level InfoNCE
@@ -44,14 +49,17 @@ class CL2CMOptions:
     ot_iters: int = 50  # Sinkhorn iterations
     ot_marginals: str = "uniform"  # "uniform" (1/n) or "norm" (∝ token-feature norm)
     ot_detach_plan: bool = True  # IPOT-style: the plan is a constant, gradients reach the cost only
+    word_loss: str = "plan_cost"  # "plan_cost" ⟨T*, C⟩, or "sinkhorn_divergence" (the spec's alternative)
     teacher_epochs: int = 10  # stage 1 length
-    student_epochs: int | None = None  # stage 2 length; None = the trainer's epochs (spec: 30)
+    student_epochs: int | None = None  # stage 2 length; None = the trainer's epochs (CL2CM declares 30)
     encoder_lr_scale: float = 0.1  # encoder lr = scale × head lr (spec: 1e-5 vs 1e-4)
     pool_include_padding: bool = False  # mean over real tokens only (NRCCR's padding-inclusive mean is a quirk)
     joint_training: bool = False  # [alternative] keep L_CL active (and the teacher trainable) in stage 2
     word_kt_weight: float = 0.0  # [optional, off] pull student target tokens to the teacher's OT-aligned source tokens
 
     def __post_init__(self) -> None:
+        if self.word_loss not in ("plan_cost", "sinkhorn_divergence"):
+            raise UsageError(f"cl2cm word_loss must be 'plan_cost' or 'sinkhorn_divergence', not {self.word_loss!r}")
         if self.ot_marginals not in ("uniform", "norm"):
             raise UsageError(f"cl2cm ot_marginals must be 'uniform' or 'norm', not {self.ot_marginals!r}")
         if self.teacher_epochs < 1:
@@ -77,19 +85,25 @@ def word_ot_loss(
     n_iters: int = 50,
     marginals: str = "uniform",
     detach_plan: bool = True,
+    divergence: bool = False,
 ) -> Tensor:
-    """Mean entropic-OT alignment cost between source and target tokens (cost C_ij = 1 − cos(x_i, y_j)).
+    """Mean entropic-OT alignment loss between source and target tokens (cost C_ij = 1 − cos(x_i, y_j)).
 
     Args:
         h_s: (B, n, H) source token features; h_t: (B, m, H) target token features.
         mask_s, mask_t: (B, n) / (B, m) bool, True on the tokens that take part (content tokens).
         eps, n_iters: Sinkhorn parameters. marginals: "uniform" or "norm". detach_plan: see :func:`ot_cost`.
+        divergence: the Sinkhorn divergence S_ε (0 for identical token sets) instead of the plan cost ⟨T*, C⟩.
     """
-    x, y = l2norm(h_s), l2norm(h_t)
-    cost = 1.0 - x @ y.transpose(1, 2)  # (B, n, m)
     mu = nu = None
     if marginals == "norm":
         mu, nu = h_s.detach().norm(dim=-1), h_t.detach().norm(dim=-1)
+    if divergence:
+        return sinkhorn_divergence(
+            h_s, h_t, mask_x=mask_s, mask_y=mask_t, mu=mu, nu=nu, eps=eps, n_iters=n_iters, detach_plan=detach_plan
+        ).mean()
+    x, y = l2norm(h_s), l2norm(h_t)
+    cost = 1.0 - x @ y.transpose(1, 2)  # (B, n, m)
     per_item = ot_cost(cost, mu, nu, mask_a=mask_s, mask_b=mask_t, eps=eps, n_iters=n_iters, detach_plan=detach_plan)
     return per_item.mean()
 
@@ -132,6 +146,16 @@ class CL2CMObjective(Objective):
     """CL2CM: cross-lingual teacher (stage ``teacher``) then cross-modal student with relational KD (``student``)."""
 
     name = "cl2cm"
+    # methods.md §2.2: AdamW (weight decay 0.01), a linear schedule with 10% warm-up per stage, 30 epochs for stage
+    # 2 (the teacher has its own teacher_epochs), at most 64 tokens.
+    train_defaults: ClassVar[dict[str, Any]] = {
+        "optimizer": "adamw",
+        "weight_decay": 0.01,
+        "lr_schedule": "linear_warmup",
+        "warmup_ratio": 0.1,
+        "epochs": 30,
+        "max_tokens": 64,
+    }
 
     def __init__(self, ctx: BuildContext) -> None:
         super().__init__()
@@ -139,8 +163,10 @@ class CL2CMObjective(Objective):
         o = self.opts
         self.teacher = _TextTower(ctx, o.joint_dim, o.pool_include_padding)  # CL network (separate weights)
         self.student = _TextTower(ctx, o.joint_dim, o.pool_include_padding)  # CM text encoder (deployed)
-        self.visual = build_visual_encoder(ctx, o.visual_hidden)
-        self.visual_proj = nn.Linear(self.visual.out_dim, o.joint_dim)
+        # images: CLIP-style features go straight into the projection unless visual_hidden asks for a hidden layer
+        with_encoder = ctx.frames or o.visual_hidden is not None
+        self.visual = build_visual_encoder(ctx, o.visual_hidden) if with_encoder else None
+        self.visual_proj = nn.Linear(self.visual.out_dim if self.visual is not None else ctx.visual_dim, o.joint_dim)
 
     def stages(self) -> list[Stage]:
         # The teacher has no visual side, so validating retrieval during stage 1 would measure an untrained student.
@@ -160,7 +186,7 @@ class CL2CMObjective(Objective):
     def param_groups(self, stage: Stage, lr: float) -> list[dict[str, Any]]:
         if stage.name == "teacher":
             return self._groups([self.teacher], [self.teacher.encoder], lr)
-        cm = [self.student, self.visual, self.visual_proj]
+        cm = [m for m in (self.student, self.visual, self.visual_proj) if m is not None]
         encoders = [self.student.encoder]
         if self.opts.joint_training:
             cm, encoders = [*cm, self.teacher], [*encoders, self.teacher.encoder]
@@ -182,6 +208,7 @@ class CL2CMObjective(Objective):
             n_iters=o.ot_iters,
             marginals=o.ot_marginals,
             detach_plan=o.ot_detach_plan,
+            divergence=o.word_loss == "sinkhorn_divergence",
         )
         terms = {"cl_sent_loss": infonce_loss(s_cl, t_cl, tau=o.tau), "cl_word_loss": o.word_weight * word}
         return terms, (h_s, s_cl), (h_t, t_cl)
@@ -213,7 +240,8 @@ class CL2CMObjective(Objective):
         return terms
 
     def encode_visual(self, visual: Tensor, visual_mask: Tensor | None) -> Tensor:
-        return l2norm(self.visual_proj(self.visual(visual, visual_mask)))
+        x = visual if self.visual is None else self.visual(visual, visual_mask)
+        return l2norm(self.visual_proj(x))
 
     def encode_text(self, tokens: dict[str, Tensor], view: str) -> Tensor:
         if view != "tgt":

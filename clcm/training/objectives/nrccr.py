@@ -14,7 +14,7 @@ plateau under hardest-negative triplets. The defaults stay faithful; ``pool_incl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -56,6 +56,9 @@ class NRCCROptions:
 
 class NRCCRObjective(Objective):
     name = "nrccr"
+    # The reference trains in fp32 (no autocast) with Adam and its per-epoch schedule; validation fuses the MT->en
+    # query at sim_ratio 0.2, its image tester at 0.5. Mixed precision is an explicit choice (amp: bf16).
+    train_defaults: ClassVar[dict[str, Any]] = {"amp": "off", "fusion_weight": 0.2, "test_fusion_weight": 0.5}
 
     def __init__(self, ctx: BuildContext) -> None:
         super().__init__()
@@ -118,13 +121,33 @@ class NRCCRObjective(Objective):
             return {}
         h_s, h_t = self._stash
         self._stash = None
-        self.disc_opt.zero_grad(set_to_none=False)
-        d_loss = 0.5 * (bce_label_loss(self.disc(h_s.detach()), 1.0) + bce_label_loss(self.disc(h_t.detach()), 0.0))
-        d_loss.backward()
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            for p in self.disc.parameters():  # the discriminator is outside DDP: average its gradients by hand
-                torch.distributed.all_reduce(p.grad)
-                p.grad /= torch.distributed.get_world_size()
-        self.disc_opt.step()
-        # The generator term leaves a stale gradient in the discriminator; zero_grad above clears it next step.
-        return {"adv_loss": self.opts.scale * bce_label_loss(self.disc(h_t), 1.0), "disc": d_loss.detach()}
+        d_loss = discriminator_step(self.disc, self.disc_opt, h_s.detach(), h_t.detach())
+        # The generator term leaves a stale gradient in the discriminator; the next step's zero_grad clears it.
+        return {"adv_loss": generator_loss(self.disc, h_t, self.opts.scale), "disc": d_loss}
+
+
+def discriminator_step(disc: torch.nn.Module, optimizer: torch.optim.Optimizer, real: Tensor, fake: Tensor) -> Tensor:
+    """One step of the reference's ``Adversarial.update``: L_D = ½[BCE(D(real), 1) + BCE(D(fake), 0)].
+
+    Args:
+        disc: the language discriminator; optimizer: its own Adam.
+        real: (N, L, H) detached English encoder states; fake: (N, L', H) detached MT-target states.
+
+    Returns:
+        L_D before the step (detached). Under DDP the discriminator's gradients are averaged by hand (it is outside
+        the DDP wrapper).
+    """
+    optimizer.zero_grad(set_to_none=False)
+    loss = 0.5 * (bce_label_loss(disc(real), 1.0) + bce_label_loss(disc(fake), 0.0))
+    loss.backward()
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        for p in disc.parameters():
+            torch.distributed.all_reduce(p.grad)
+            p.grad /= torch.distributed.get_world_size()
+    optimizer.step()
+    return loss.detach()
+
+
+def generator_loss(disc: torch.nn.Module, fake: Tensor, scale: float) -> Tensor:
+    """The reference's ``gen_loss`` in GAN mode: scale · BCE(D(fake), 1), pushing MT-target states to look English."""
+    return scale * bce_label_loss(disc(fake), 1.0)

@@ -6,8 +6,12 @@ block -> mean -> mapping; visual encoder -> mapping):
 
 - Noise filter N: target token features attend to source token features (cross-attention blocks with residual +
   LayerNorm and an FFN), mean-pooled and mapped to t̃, the "clean" reading of the possibly noisy translation.
-- L_den = InfoNCE(t̃, ŝ.detach()) + 0.1·mean‖t̃ − ŝ.detach()‖², on the *selected* parallel rows only (the batch's
-  ``nrf_selected`` mask from ``clcm-data filter``; all rows, with a logged note, when the batch has no mask).
+- L_den = InfoNCE(t̃, ŝ.detach()) + 0.1·mean‖t̃ − ŝ.detach()‖², on the *selected* parallel rows only: the batch's
+  ``nrf_selected`` mask from ``clcm-data filter`` (its top 50% by z(LaBSE cos) + z(BT chrF)), or with
+  ``selection: threshold`` the spec's alternative rule score_embedding ≥ 0.8 and score_bt_chrf ≥ 0.5
+  (``select_min``); all rows, with a logged note, when the batch has no mask.
+- NRF trains on *every* pair by default (``keep_column`` resolves to null): the spec feeds all pairs to L_con and
+  only the selected subset to L_den. Validation with ``fuse_mt`` fuses at w = 0.5 (the spec).
 - L_sd = NRCCR's D(t̃.detach(), t̂, v): the target-only embedding t̂ learns N's similarity view.
 - L_con = InfoNCE(v, ŝ) + InfoNCE(v, t̂) + InfoNCE(v, t̃) + InfoNCE(ŝ, t̂) on all rows (or triplets for V–S, V–T).
 - Stage ``warmup`` (selected rows, no visual loss): L_den + InfoNCE(ŝ, t̂). Stage ``finetune``:
@@ -17,8 +21,8 @@ block -> mean -> mapping; visual encoder -> mapping):
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -33,12 +37,17 @@ from clcm.training.objectives.common import build_text_encoder, build_visual_enc
 log = logging.getLogger(__name__)
 
 
+# methods.md §3.2's alternative selection rule: q1 = LaBSE-style cosine >= 0.8 and BT chrF >= 0.5 (both in [0, 1]).
+SPEC_THRESHOLDS = {"score_embedding": 0.8, "score_bt_chrf": 0.5}
+
+
 @dataclass(frozen=True)
 class NRFOptions:
     """NRF's config keys (``objective_options:``); every default is an [ASSUMPTION] from methods.md §3.2."""
 
     joint_dim: int = 1536  # NRCCR's joint space (NRF fine-tunes the NRCCR backbone)
     visual_hidden: int = 1024  # visual encoder width before the mapping (NRCCR's Linear(512 -> 1024))
+    visual_relu: bool = False  # NRCCR-CLIP (the spec's backbone) has no activation after that Linear
     heads: int = 8  # heads of the NRCCR attention block and of the noise filter
     qk_dim: int = 512  # NRCCR attention block's query/key width
     filter_blocks: int = 1  # cross-attention blocks in N (spec: 1-2)
@@ -54,8 +63,14 @@ class NRFOptions:
     encoder_lr_scale: float = 0.2  # encoder lr = scale × head lr (spec: 2e-5 vs 1e-4)
     fuse_mt: bool = False  # evaluate with the MT->source query fused in (NRCCR §1.5; weight from the trainer)
     pool_include_padding: bool = True  # NRCCR's mean over padded positions (parity with the backbone)
+    selection: str = "mask"  # "mask": the shards' nrf_selected column; "threshold": every select_min column >= min
+    select_min: dict[str, float] = field(default_factory=lambda: dict(SPEC_THRESHOLDS))
 
     def __post_init__(self) -> None:
+        if self.selection not in ("mask", "threshold"):
+            raise UsageError(f"nrf selection must be 'mask' or 'threshold', not {self.selection!r}")
+        if self.selection == "threshold" and not self.select_min:
+            raise UsageError("nrf selection 'threshold' needs select_min {column: minimum}")
         if self.contrastive not in ("infonce", "triplet"):
             raise UsageError(f"nrf contrastive must be 'infonce' or 'triplet', not {self.contrastive!r}")
         if self.filter_blocks < 1 or self.warmup_epochs < 0:
@@ -98,6 +113,7 @@ class NRFObjective(Objective):
     """NRF: noise-filter warm-up on selected parallel text (``warmup``), then noise-robust ``finetune``."""
 
     name = "nrf"
+    train_defaults: ClassVar[dict[str, Any]] = {"fusion_weight": 0.5, "keep_column": None}
 
     def __init__(self, ctx: BuildContext) -> None:
         super().__init__()
@@ -107,7 +123,7 @@ class NRFObjective(Objective):
         self.head = TextHead(hidden, o.heads, o.qk_dim)
         self.text_map = LatentMapping(hidden, o.joint_dim)  # shared by ŝ, t̂ and t̃ (one joint space)
         self.noise_filter = NoiseFilter(hidden, o.heads, o.filter_ffn or 4 * hidden, o.filter_blocks)
-        self.visual = build_visual_encoder(ctx, o.visual_hidden)
+        self.visual = build_visual_encoder(ctx, o.visual_hidden, relu=o.visual_relu)
         self.visual_map = LatentMapping(self.visual.out_dim, o.joint_dim)
         self._noted_no_mask = False
 
@@ -130,7 +146,16 @@ class NRFObjective(Objective):
     def _tokens(self, tokens: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         return self.head.tokens(self.encoder(tokens)), tokens["attention_mask"]
 
+    def data_columns(self) -> tuple[str, ...]:
+        return tuple(self.opts.select_min) if self.opts.selection == "threshold" else ()
+
     def _selected(self, batch: dict[str, Any], size: int, device: torch.device) -> Tensor:
+        if self.opts.selection == "threshold":
+            cols = batch["columns"]
+            keep = torch.ones(size, dtype=torch.bool, device=device)
+            for name, minimum in self.opts.select_min.items():
+                keep &= torch.as_tensor(cols[name], device=device) >= minimum  # NaN (no score) is not selected
+            return keep
         mask = batch.get("nrf_selected")
         if mask is None:
             if not self._noted_no_mask:
