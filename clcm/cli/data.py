@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from clcm import __version__
-from clcm.cli import io_cmds, run_cmd, score_cmds, translate_cmds
+from clcm.cli import cache_cmds, io_cmds, run_cmd, score_cmds, translate_cmds
 from clcm.cli.common import run_app, setup_logging
 
 BEAM_PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
@@ -49,6 +49,7 @@ app.command("filter")(score_cmds.filter_cmd)
 app.command("run", context_settings=BEAM_PASSTHROUGH)(run_cmd.run_cmd)
 app.command("inspect")(io_cmds.inspect_cmd)
 app.command("export")(io_cmds.export_cmd)
+app.add_typer(cache_cmds.app, name="cache")
 
 
 def main(argv: list[str] | None = None) -> None:

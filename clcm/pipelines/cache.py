@@ -1,28 +1,41 @@
 """Content-addressed translation cache, shared by every runner through Beam FileSystems.
 
-Layout: ``{cache_root}/{key[:2]}/{key}/part-<sha>.parquet``, where ``key`` hashes everything that changes a
-translation (model id + revision, backend/precision, languages, decoding settings; see ``ModelSpec.cache_fields``)
-and each part file holds ``src_text -> tgt_text, logprob, tokens`` rows written by one batch. Parts are written
-once under a content-derived name and never modified, so concurrent workers and re-runs never conflict; a re-run
-(or a nightly run over a grown corpus) translates only texts with no entry yet.
+Layout of one settings directory ``{cache_root}/{key[:2]}/{key}/`` (``key`` hashes everything that changes a
+translation: model id + revision, backend/precision, languages, decoding settings; see ``ModelSpec.cache_fields``)::
+
+    settings.json                     the cache fields, for humans
+    layout.json                       {"version": 2, "buckets": B} (B is fixed once the directory exists)
+    buckets/NNNN/part-<sha>.parquet   src_text -> tgt_text, logprob, tokens rows of texts hashing to bucket NNNN
+
+A text lives in bucket ``sha256(text) mod B``, so a lookup reads only the buckets of the texts it looks up (its
+cost grows with those texts, not with the cache). A run writes at most one part per bucket it touched; compaction
+merges a bucket's parts into one file. Part names carry the sha256 of their bytes: a part is written once, never
+modified, and verified on every read; an unreadable, truncated or tampered part is skipped with a warning naming
+the file (its texts are simply translated again). Concurrent writers never conflict: a writer only adds files
+(atomically), and compaction deletes parts only after the merged file holding all their rows exists, so a reader
+that finds a part gone lists the bucket again.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
+import logging
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-import apache_beam as beam
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 
+from clcm.errors import InputError, OutputError
 from clcm.schemas import SCHEMA_VERSION, config_hash
 from clcm.translation import ModelSpec, Translation
 
@@ -36,6 +49,19 @@ CACHE_SCHEMA = pa.schema(
     metadata={"schema_version": SCHEMA_VERSION, "table": "translation_cache"},
 )
 NAMESPACE = "clcm.translate"
+DEFAULT_BUCKETS = 256
+LAYOUT_VERSION = 2
+LAYOUT_NAME = "layout.json"
+SETTINGS_NAME = "settings.json"
+_HASH_CHARS = 32  # hex digits of the content sha256 in a part's name
+# footer key of a part's index: the sorted 32-bit hashes of its source texts (a lookup whose texts are not in
+# the index skips the part without decoding a column; a false positive only costs that decoding)
+INDEX_KEY = b"clcm_src_hash32"
+log = logging.getLogger(__name__)
+
+
+class CorruptPart(Exception):
+    """A part file that cannot be trusted (unreadable, truncated, tampered, wrong schema)."""
 
 
 def default_cache_dir() -> str:
@@ -56,31 +82,55 @@ def cache_path(cache_root: str, spec: ModelSpec) -> str:
     return FileSystems.join(cache_root, key[:2], key)
 
 
-def _part_name(texts: Sequence[str]) -> str:
-    h = hashlib.sha256()
-    for t in sorted(texts):
-        h.update(t.encode("utf-8") + b"\0")
-    return f"part-{h.hexdigest()[:24]}.parquet"
+def bucket_of(text: str, buckets: int) -> int:
+    """The bucket of a source text (sha256-based: the same on every worker, run and Python version)."""
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big") % buckets
 
 
-def load_entries(directory: str) -> dict[str, Translation]:
-    """Every cached translation under one settings directory (empty when there is none yet)."""
-    entries: dict[str, Translation] = {}
+def _short_hashes(texts: Iterable[str]) -> np.ndarray:
+    """32 bits of each text's sha256 (other bits than the bucket's), for a part's index of its source texts."""
+    return np.array(
+        [int.from_bytes(hashlib.sha256(t.encode("utf-8")).digest()[8:12], "little") for t in texts], dtype="<u4"
+    )
+
+
+def bucket_dir(directory: str, bucket: int) -> str:
+    return FileSystems.join(directory, "buckets", f"{bucket:04d}")
+
+
+def match_paths(pattern: str) -> list[str]:
     try:
-        matches = FileSystems.match([FileSystems.join(directory, "part-*.parquet")])[0].metadata_list
-    except Exception:  # noqa: BLE001 - a missing directory is an empty cache on every filesystem
-        return entries
-    for meta in sorted(matches, key=lambda m: m.path):
-        with FileSystems.open(meta.path) as fh:
-            table = pq.read_table(io.BytesIO(fh.read()))
-        for src, tgt, lp, n in zip(*(table.column(c).to_pylist() for c in CACHE_SCHEMA.names), strict=True):
-            entries[src] = Translation(tgt, float("nan") if lp is None else lp, n or 0)
-    return entries
+        return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    except Exception:  # noqa: BLE001 - a missing directory matches nothing on every filesystem
+        return []
 
 
-def write_entries(directory: str, items: Sequence[tuple[str, Translation]], settings: dict[str, Any]) -> str:
-    """Write one part file of ``(src_text, Translation)`` items; returns its path. Local writes are atomic."""
-    table = pa.Table.from_pydict(
+def list_parts(directory: str, bucket: int) -> list[str]:
+    return match_paths(FileSystems.join(bucket_dir(directory, bucket), "part-*.parquet"))
+
+
+def read_bytes(path: str) -> bytes:
+    with FileSystems.open(path) as fh:
+        return fh.read()
+
+
+def read_buckets(directory: str) -> int:
+    """The bucket count of a settings directory (``layout.json``; DEFAULT_BUCKETS for a new directory)."""
+    try:
+        layout = json.loads(read_bytes(FileSystems.join(directory, LAYOUT_NAME)))
+    except Exception:  # noqa: BLE001 - no layout yet: a new (or pre-bucket) directory
+        return DEFAULT_BUCKETS
+    buckets = layout.get("buckets") if isinstance(layout, dict) else None
+    if not isinstance(buckets, int) or buckets < 1 or layout.get("version") != LAYOUT_VERSION:
+        raise CorruptPart(f"{FileSystems.join(directory, LAYOUT_NAME)}: not a clcm cache layout: {layout!r}")
+    return buckets
+
+
+# -- parts: write, verify, read ---------------------------------------------------------------------------
+
+
+def part_table(items: Sequence[tuple[str, Translation]]) -> pa.Table:
+    return pa.Table.from_pydict(
         {
             "src_text": [s for s, _ in items],
             "tgt_text": [t.text for _, t in items],
@@ -89,18 +139,151 @@ def write_entries(directory: str, items: Sequence[tuple[str, Translation]], sett
         },
         schema=CACHE_SCHEMA,
     )
-    path = FileSystems.join(directory, _part_name([s for s, _ in items]))
-    write_bytes(path, _parquet_bytes(table))
-    info = FileSystems.join(directory, "settings.json")
-    if not FileSystems.exists(info):
-        write_bytes(info, json.dumps(settings, indent=2, sort_keys=True).encode())
+
+
+def write_part(directory: str, bucket: int, table: pa.Table) -> str:
+    """Write one part (rows sorted by source text) under its content-hash name; returns its path."""
+    table = table.sort_by("src_text")
+    index = np.sort(_short_hashes(table.column("src_text").to_pylist()))
+    metadata = {**CACHE_SCHEMA.metadata, INDEX_KEY: base64.b64encode(index.tobytes())}
+    buf = io.BytesIO()
+    pq.write_table(table.replace_schema_metadata(metadata), buf, compression="zstd")
+    data = buf.getvalue()
+    name = f"part-{hashlib.sha256(data).hexdigest()[:_HASH_CHARS]}.parquet"
+    path = FileSystems.join(bucket_dir(directory, bucket), name)
+    write_bytes(path, data)
     return path
 
 
-def _parquet_bytes(table: pa.Table) -> bytes:
-    buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd")
-    return buf.getvalue()
+def open_part(path: str) -> pq.ParquetFile:
+    """A verified part; raises CorruptPart (naming the reason) when it cannot be trusted.
+
+    A vanished file (compacted away meanwhile) raises FileNotFoundError, for the caller to list again.
+    """
+    try:
+        data = read_bytes(path)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - some filesystems wrap a missing object in their own error
+        if not FileSystems.exists(path):
+            raise FileNotFoundError(path) from exc
+        raise CorruptPart(f"unreadable: {exc}") from exc
+    name = path.rsplit("/", 1)[-1]
+    digest = hashlib.sha256(data).hexdigest()[:_HASH_CHARS]
+    if name != f"part-{digest}.parquet":
+        raise CorruptPart(f"content hash {digest} does not match its name (truncated or modified)")
+    try:
+        return pq.ParquetFile(pa.BufferReader(data))
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several error types for bad bytes
+        raise CorruptPart(f"not a Parquet file: {exc}") from exc
+
+
+def part_rows(part: pq.ParquetFile) -> pa.Table:
+    """All rows of an opened part, checked against the cache schema (CorruptPart if they do not fit)."""
+    try:
+        schema = part.schema_arrow
+        if not schema.equals(CACHE_SCHEMA, check_metadata=False):
+            raise CorruptPart(f"schema {schema.names} is not the translation-cache schema")
+        return part.read(use_threads=False)
+    except (OSError, pa.ArrowException, ValueError) as exc:  # a footer that parses over pages that do not
+        raise CorruptPart(f"unreadable Parquet data: {exc}") from exc
+
+
+def read_part(path: str) -> pa.Table:
+    """A verified part's table (see :func:`open_part`)."""
+    return part_rows(open_part(path))
+
+
+def warn_corrupt(path: str, exc: CorruptPart) -> None:
+    log.warning(
+        "skipping translation-cache part %s (%s); its texts are translated again "
+        "(`clcm-data cache verify --remove` deletes such parts)",
+        path,
+        exc,
+    )
+
+
+def translations(table: pa.Table) -> dict[str, Translation]:
+    cols = (table.column(c).to_pylist() for c in CACHE_SCHEMA.names)
+    return {s: Translation(t, float("nan") if lp is None else lp, n or 0) for s, t, lp, n in zip(*cols, strict=True)}
+
+
+def list_all_parts(directory: str) -> dict[int, list[str]]:
+    """Every part of a settings directory by bucket, in one listing (its cost grows with the number of files,
+    which compaction keeps near the bucket count, not with the entries)."""
+    parts: dict[int, list[str]] = defaultdict(list)
+    for path in match_paths(FileSystems.join(directory, "buckets", "*", "part-*.parquet")):
+        parts[int(path.rsplit("/", 2)[-2])].append(path)
+    return parts
+
+
+def lookup_bucket(
+    directory: str, bucket: int, texts: Iterable[str], parts: Sequence[str] | None = None
+) -> tuple[dict[str, Translation], list[str]]:
+    """Cached translations of ``texts`` (all in ``bucket``) and the parts skipped as corrupt.
+
+    ``parts``: the bucket's part paths from an earlier listing (e.g. :func:`list_all_parts` once per worker);
+    None lists the bucket. A part that vanished since (compacted away) makes it list the bucket again.
+    """
+    texts = sorted(set(texts))
+    wanted, wanted_hashes = pa.array(texts, type=pa.string()), _short_hashes(texts)
+    for attempt in range(3):
+        found: dict[str, Translation] = {}
+        bad: list[str] = []
+        try:
+            for path in list_parts(directory, bucket) if parts is None or attempt else parts:
+                try:
+                    part = open_part(path)
+                    index = (part.metadata.metadata or {}).get(INDEX_KEY)
+                    if index is not None and not _any_in(wanted_hashes, index):
+                        continue  # none of the texts is in this part: no column decoded
+                    table = part_rows(part)
+                    found.update(translations(table.filter(pc.is_in(table.column("src_text"), value_set=wanted))))
+                except CorruptPart as exc:
+                    bad.append(path)
+                    warn_corrupt(path, exc)
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+            continue  # a part was compacted away while we read: its rows are in a newer part, list again
+        return found, bad
+    raise AssertionError("unreachable")
+
+
+def _any_in(hashes: np.ndarray, index: bytes) -> bool:
+    values = np.frombuffer(base64.b64decode(index), dtype="<u4")
+    pos = np.searchsorted(values, hashes)
+    return bool(np.any(values[np.minimum(pos, len(values) - 1)] == hashes)) if len(values) else False
+
+
+def prepare(directory: str, settings: dict[str, Any]) -> int:
+    """Create a settings directory's ``layout.json``/``settings.json`` if missing; returns its bucket count.
+
+    Run by the driver before any worker starts, so an unwritable cache fails (OutputError) before anything is
+    translated.
+    """
+    try:
+        buckets = read_buckets(directory)
+        layout = FileSystems.join(directory, LAYOUT_NAME)
+        if not FileSystems.exists(layout):
+            write_bytes(layout, json.dumps({"version": LAYOUT_VERSION, "buckets": buckets}).encode())
+        info = FileSystems.join(directory, SETTINGS_NAME)
+        if not FileSystems.exists(info):
+            write_bytes(info, json.dumps(settings, indent=2, sort_keys=True).encode())
+    except CorruptPart as exc:
+        raise InputError(f"translation cache: {exc}") from exc
+    except OSError as exc:
+        raise OutputError(f"cannot write the translation cache {directory}: {exc}") from exc
+    return buckets
+
+
+def write_entries(directory: str, items: Sequence[tuple[str, Translation]], settings: dict[str, Any]) -> list[str]:
+    """Store ``(src_text, Translation)`` items: one part per bucket they fall in; returns the part paths."""
+    buckets = prepare(directory, settings)
+    by_bucket: dict[int, list[tuple[str, Translation]]] = defaultdict(list)
+    for item in items:
+        by_bucket[bucket_of(item[0], buckets)].append(item)
+    return [write_part(directory, b, part_table(rows)) for b, rows in sorted(by_bucket.items())]
 
 
 def write_bytes(path: str, data: bytes) -> None:
@@ -119,42 +302,3 @@ def write_bytes(path: str, data: bytes) -> None:
         return
     with FileSystems.create(path) as fh:  # object stores publish a file atomically on close
         fh.write(data)
-
-
-class LookupDoFn(beam.DoFn):
-    """Batches of unique texts in; cache hits as ``(text, Translation)`` on the main output, misses on ``miss``."""
-
-    MISS = "miss"
-
-    def __init__(self, directory: str | None, label: str) -> None:
-        self._dir = directory  # None: caching disabled, everything misses
-        self._label = label
-        self._entries: dict[str, Translation] = {}
-
-    def setup(self) -> None:
-        self._entries = load_entries(self._dir) if self._dir else {}
-        self._unique = Metrics.counter(NAMESPACE, f"{self._label}_unique")
-        self._cached = Metrics.counter(NAMESPACE, f"{self._label}_cached")
-
-    def process(self, batch: Sequence[str]) -> Iterator[Any]:
-        self._unique.inc(len(batch))
-        hits = 0
-        for text in batch:
-            hit = self._entries.get(text)
-            if hit is None:
-                yield beam.pvalue.TaggedOutput(self.MISS, text)
-            else:
-                hits += 1
-                yield text, hit
-        self._cached.inc(hits)
-
-
-class StoreDoFn(beam.DoFn):
-    """Batches of new ``(text, Translation)`` results in; one cache part file written per batch."""
-
-    def __init__(self, directory: str, settings: dict[str, Any]) -> None:
-        self._dir = directory
-        self._settings = settings
-
-    def process(self, batch: Sequence[tuple[str, Translation]]) -> Iterable[str]:
-        yield write_entries(self._dir, batch, self._settings)

@@ -27,7 +27,8 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 
 from clcm.errors import UsageError
-from clcm.pipelines.cache import NAMESPACE, LookupDoFn, StoreDoFn, cache_path, default_cache_dir
+from clcm.pipelines.cache import NAMESPACE, cache_path, default_cache_dir, prepare
+from clcm.pipelines.cache_steps import LookupCache, StoreCache
 from clcm.pipelines.handlers import TranslatorModelHandler
 from clcm.pipelines.sinks import WriteShards
 from clcm.pipelines.sources import LINE, SOURCE, ReadCaptionFile, reject_row
@@ -177,27 +178,22 @@ class CachedTranslate(beam.PTransform):
         self._spec = spec
         self._label = label
         self._cache = cache_path(config.cache_dir or default_cache_dir(), spec) if config.use_cache else None
+        # the driver creates the settings directory (and learns its bucket count) before any worker starts
+        self._buckets = prepare(self._cache, spec.cache_fields()) if self._cache is not None else 0
         self._batch = config.batch_size
         self._progress = config.progress
 
     def expand(self, texts: beam.PCollection) -> beam.PCollection:
-        batched = texts | "Batch" >> beam.BatchElements(min_batch_size=self._batch, max_batch_size=self._batch)
-        looked = batched | "CacheLookup" >> beam.ParDo(LookupDoFn(self._cache, self._label)).with_outputs(
-            LookupDoFn.MISS, main="hit"
-        )
+        looked = texts | "CacheLookup" >> LookupCache(self._cache, self._buckets, self._label)
         handler = TranslatorModelHandler(self._spec, batch_size=self._batch, progress=self._progress)
         new = (
-            looked[LookupDoFn.MISS]
+            looked["miss"]
             | "RunInference" >> RunInference(handler)
             | "Count" >> beam.ParDo(_CountTranslated(self._label))
         )
         if self._cache is not None:
-            _ = (
-                new
-                | "BatchStore" >> beam.BatchElements(min_batch_size=self._batch, max_batch_size=self._batch)
-                | "CacheStore" >> beam.ParDo(StoreDoFn(self._cache, self._spec.cache_fields()))
-            )
-        return (looked.hit, new) | "Merge" >> beam.Flatten()
+            _ = new | "CacheStore" >> StoreCache(self._cache, self._buckets)
+        return (looked["hit"], new) | "Merge" >> beam.Flatten()
 
 
 def _join_bt(element: tuple[str, dict[str, list]], lang: str) -> Iterator[tuple[str, tuple]]:
