@@ -29,6 +29,6 @@ echo "== 4/5 score translation noise (rule, chrF-BT, MT log-prob and IBM-1 lexic
 $BIN/clcm-data score -i "$OUT/pairs" -o "$OUT/scored"
 
 echo "== 5/5 filter: drop noisy pairs, keep the best caption of every image, mark NRF's selected subset"
-$BIN/clcm-data filter -i "$OUT/scored" -o "$OUT/filtered" --threshold 0.5 --min-per-media 1
+$BIN/clcm-data filter -i "$OUT/scored" -o "$OUT/filtered" --min-per-media 1
 
 echo "done: pairs in $OUT/pairs, scores in $OUT/scored, selection + report.json + plots in $OUT/filtered"

@@ -11,7 +11,7 @@ BIN=.venv/bin
 $BIN/clcm-data import -f multi30k "$DATA" --langs en,cs --splits val,test_2016_flickr --as-pairs -o "$OUT/pairs" --overwrite
 $BIN/python examples/corrupt_pairs.py "$OUT/pairs" "$OUT/corrupted" --fraction 0.15
 $BIN/clcm-data score -i "$OUT/corrupted" -o "$OUT/scored"
-$BIN/clcm-data filter -i "$OUT/scored" -o "$OUT/filtered" --threshold "${THRESHOLD:-0.5}" --rule langid --rule copy
+$BIN/clcm-data filter -i "$OUT/scored" -o "$OUT/filtered" --threshold "${THRESHOLD:-0.97}"
 $BIN/python - "$OUT" <<'PY'
 import json, sys
 from pathlib import Path

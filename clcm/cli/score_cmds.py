@@ -74,12 +74,21 @@ def score_cmd(
 def filter_cmd(
     scored: Annotated[str, typer.Option("--input", "-i", help="Directory of scored-*.parquet (from score).")],
     out: Annotated[str, typer.Option("--out", "-o", help="Output directory (kept-*, dropped-*, report, plots).")],
-    threshold: Annotated[float | None, typer.Option(help="Drop pairs with noise_score above this.")] = 0.5,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            help="Drop pairs with noise_score above this; t drops about 1 - t of clean pairs "
+            "(default 0.97: ~3%; report.json states the estimate)."
+        ),
+    ] = None,
     no_threshold: Annotated[bool, typer.Option("--no-threshold", help="Do not threshold noise_score.")] = False,
     keep_fraction: Annotated[float | None, typer.Option(help="Keep only the best F (0-1] by noise_score.")] = None,
     rules: Annotated[
         list[str] | None, typer.Option("--rule", help="Hard rule NAME or NAME=THRESHOLD on score_NAME; repeatable.")
     ] = None,
+    default_rules: Annotated[
+        bool, typer.Option(help="Apply the decisive hard rules langid, repetition, copy (default thresholds).")
+    ] = True,
     min_per_media: Annotated[int, typer.Option(help="Keep at least the best K pairs of every image/video.")] = 0,
     nrf_fraction: Annotated[float, typer.Option(help="Share of kept pairs marked nrf_selected (NRF).")] = 0.5,
     plots: Annotated[bool, typer.Option(help="Write PNG plots.")] = True,
@@ -88,13 +97,14 @@ def filter_cmd(
 
     Never re-scores. An empty selection is a warning (exit 0); report.json says why every pair was dropped.
     """
-    from clcm.filtering.selection import SelectionConfig
+    from clcm.filtering.selection import DEFAULT_THRESHOLD, SelectionConfig
     from clcm.pipelines.filter import FilterConfig, run
 
     if not 0 <= nrf_fraction <= 1:
         raise UsageError(f"--nrf-fraction must be in [0, 1], got {nrf_fraction}")
-    selection = SelectionConfig(threshold=None if no_threshold else threshold, keep_fraction=keep_fraction,
-                                rules=_rules(rules or []), min_per_media=min_per_media,
+    chosen = DEFAULT_THRESHOLD if threshold is None else threshold
+    selection = SelectionConfig(threshold=None if no_threshold else chosen, keep_fraction=keep_fraction,
+                                rules=_rules(rules or []), default_rules=default_rules, min_per_media=min_per_media,
                                 nrf_fraction=nrf_fraction)  # fmt: skip
     manifest = run(FilterConfig(scored=scored, out_dir=out, selection=selection, plots=plots))
     c = manifest.counts

@@ -1,74 +1,209 @@
-"""Combine per-scorer scores into one ``noise_score`` = P(noisy) in [0, 1].
+"""Combine per-scorer scores into one calibrated ``noise_score`` in [0, 1] that cannot lose a decisive signal.
 
 Method (Bicleaner-style, no labels): the corpus's own pairs are the "clean" class and synthetic corruptions of them
-(:mod:`clcm.filtering.synthetic_noise`) the "noisy" class. Every active scorer scores both; a small numpy MLP
-(one tanh hidden layer, balanced logistic loss, full-batch Adam, fixed seed -> deterministic) learns P(noisy) from the
-standardised scores. A plain average of the scorers' oriented z-scores (through a logistic) is the fallback when
-there are too few pairs to train on. The fitted combiner is saved as JSON next to the scored shards.
+(:mod:`clcm.filtering.synthetic_noise`) the "noisy" class. Design (issue 11):
+
+1. one-sided features: each scorer's value becomes two non-negative *excess* features, how far it lies beyond the
+   clean median (in robust units, no clipping) on its bad side and on its good side. Both can only add noise
+   evidence: a target far too long or a worst word that is suspiciously good (a short, truncated target) never
+   makes a pair look cleaner than a typical one.
+2. a monotone network: non-negative weights (a tanh hidden layer plus a linear skip term that keeps growing past the
+   training range), so the raw noise logit never falls when any feature grows.
+3. decisive rules: a pair that ``langid``, ``repetition`` or ``copy`` rejects at its default threshold
+   (:data:`DECISIVE_RULES`) gets ``noise_score >= RULE_FLOOR`` whatever the network says (the filter also drops it
+   under that rule's own reason by default); no other score can out-vote it.
+4. cross-fitted: :data:`FOLDS` networks, each trained on the pairs of the other folds (by source text) and their
+   corruptions; every pair is scored by the network of its own fold, which never trained on it as "clean".
+5. calibrated: ``noise_score`` is the estimated share of the corpus's clean pairs that score less noisy (their CDF,
+   :mod:`clcm.filtering.calibration`), so a threshold t rejects about 1 - t of clean pairs. ``clean_rejection``
+   tabulates that estimate (rules included) for the filter's report.
+
+Too few pairs to train on: an ``average`` of the bad-side excesses. The fitted combiner is saved as JSON.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from clcm.filtering.base import LOWER_IS_BETTER
+from clcm.filtering.calibration import clean_survival, estimate_noise_share, interpolate, score_grid
 
 log = logging.getLogger(__name__)
 
-MIN_TRAIN_PAIRS = 50  # below this the classifier would overfit; use the plain average
+MIN_TRAIN_PAIRS = 50  # below this the network would overfit; use the plain average
+FOLDS = 3
+DECISIVE_RULES = ("copy", "repetition", "langid")  # in reason precedence: a copied target is "untranslated"
+RULE_FLOOR = 0.99  # noise_score of a pair a decisive rule rejects (more the further past its threshold)
+TIE_BREAK = 1e-3  # share of noise_score given to the raw logit, so pairs beyond every clean one stay ordered
+AVERAGE_SCALE = 3.0  # average fallback: a mean excess of 3 robust sd's beyond the clean median -> 0.63
+REJECTION_GRID = tuple(np.round(np.concatenate([np.arange(0.5, 0.95, 0.01), np.arange(0.95, 1.0, 0.001)]), 4))
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -40, 40)))
 
 
+def fold_of(key: str | None, folds: int) -> int:
+    """The combiner fold of a pair, from its source text (a corruption keeps its pair's source, so its fold)."""
+    return zlib.crc32(("combiner\t" + (key or "")).encode("utf-8")) % folds
+
+
+def _matrix(scores: Mapping[str, Any], names: Sequence[str]) -> np.ndarray:
+    return np.stack([np.asarray(scores[n], dtype=np.float64) for n in names], axis=1).reshape(-1, len(names))
+
+
+def excess_features(x: np.ndarray, median: np.ndarray, scale: np.ndarray, sign: np.ndarray) -> np.ndarray:
+    """(n, 2d): per scorer, max(z, 0) and max(-z, 0) with z the noisier-is-positive robust z-score; NaN -> 0."""
+    z = np.nan_to_num(sign * (x - median) / scale, nan=0.0, posinf=1e6, neginf=-1e6)
+    return np.concatenate([np.maximum(z, 0.0), np.maximum(-z, 0.0)], axis=1)
+
+
+def _robust_location_scale(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    with np.errstate(all="ignore"):
+        med = np.nan_to_num(np.nanmedian(x, axis=0)) if len(x) else np.zeros(x.shape[1])
+        mad = 1.4826 * np.nanmedian(np.abs(x - med), axis=0) if len(x) else np.ones(x.shape[1])
+        std = np.nanstd(x, axis=0) if len(x) else np.ones(x.shape[1])
+    scale = np.where(np.nan_to_num(mad) > 1e-6, mad, np.where(np.nan_to_num(std) > 1e-6, std, 1.0))
+    return med, np.nan_to_num(scale, nan=1.0)
+
+
+def _raw_logit(f: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
+    w1, b1, w2, a, b2 = (np.asarray(p[k], dtype=np.float64) for k in ("w1", "b1", "w2", "a", "b2"))
+    return np.tanh(f @ w1 + b1) @ w2 + f @ a + b2
+
+
+def _fit_monotone(f: np.ndarray, y: np.ndarray, seed: int, hidden: int, epochs: int, l2: float) -> dict[str, Any]:
+    """Balanced logistic loss, full-batch Adam, weights projected onto >= 0 (monotone in every feature)."""
+    rng = np.random.default_rng(seed)
+    d = f.shape[1]
+    p = {
+        "w1": np.abs(rng.normal(0, 1 / np.sqrt(d), (d, hidden))),
+        "b1": rng.normal(0, 0.5, hidden),
+        "w2": np.abs(rng.normal(0, 1 / np.sqrt(hidden), hidden)),
+        "a": np.full(d, 0.01),
+        "b2": np.zeros(()),
+    }
+    nonneg = ("w1", "w2", "a")
+    w = np.where(y == 1, 0.5 / max(y.mean(), 1e-9), 0.5 / max(1 - y.mean(), 1e-9)) / len(y)  # class-balanced
+    m = {k: np.zeros_like(v) for k, v in p.items()}
+    v2 = {k: np.zeros_like(v) for k, v in p.items()}
+    lr, beta1, beta2, eps = 0.03, 0.9, 0.999, 1e-8
+    for step in range(1, epochs + 1):
+        h = np.tanh(f @ p["w1"] + p["b1"])
+        prob = _sigmoid(h @ p["w2"] + f @ p["a"] + p["b2"])
+        g = w * (prob - y)
+        g_h = np.outer(g, p["w2"]) * (1 - h**2)
+        grads = {"w2": h.T @ g + l2 * p["w2"], "a": f.T @ g + l2 * p["a"], "b2": g.sum(),
+                 "w1": f.T @ g_h + l2 * p["w1"], "b1": g_h.sum(axis=0)}  # fmt: skip
+        for k, gk in grads.items():
+            m[k] = beta1 * m[k] + (1 - beta1) * gk
+            v2[k] = beta2 * v2[k] + (1 - beta2) * gk**2
+            p[k] = p[k] - lr * (m[k] / (1 - beta1**step)) / (np.sqrt(v2[k] / (1 - beta2**step)) + eps)
+            if k in nonneg:
+                p[k] = np.maximum(p[k], 0.0)
+    return {k: np.asarray(v).tolist() for k, v in p.items()}
+
+
+def _rank_auc(neg: np.ndarray, pos: np.ndarray) -> float:
+    """P(pos > neg), ties half (the held-out separation of the synthetic noise; for the manifest)."""
+    if not len(neg) or not len(pos):
+        return float("nan")
+    both = np.sort(neg)
+    below = np.searchsorted(both, pos, side="left")
+    ties = np.searchsorted(both, pos, side="right") - below
+    return float((below + 0.5 * ties).sum() / (len(neg) * len(pos)))
+
+
 @dataclass
 class Combiner:
-    """A fitted combination of named score columns.
+    """A fitted combination of named score columns (see the module docstring).
 
     Args:
         names: scorer names (feature order).
-        directions: per scorer, HIGHER_IS_BETTER or LOWER_IS_BETTER (used by the average fallback).
-        mean, std: feature standardisation (from the training data).
-        kind: ``mlp`` or ``average``.
-        params: MLP weights (lists) for ``mlp``.
-        info: training summary (sizes, loss, per-type counts).
+        directions: per scorer, HIGHER_IS_BETTER or LOWER_IS_BETTER.
+        kind: ``mlp`` (cross-fitted monotone networks) or ``average`` (too little data).
+        folds: per fold, the clean ``median`` / ``scale`` of every scorer and the network ``params``.
+        calibration: ``grid`` of raw logits and the estimated clean ``cdf`` at each.
+        rules: decisive scorer -> threshold (``noise_score >= RULE_FLOOR`` beyond it).
+        clean_rejection: ``thresholds`` and the estimated share of clean pairs above each (``rates``).
+        info: training summary (sizes, per-type counts, noise share estimate, held-out AUC, small-corpus note).
     """
 
     names: list[str]
     directions: list[str]
-    mean: list[float]
-    std: list[float]
     kind: str = "average"
-    params: dict[str, Any] = field(default_factory=dict)
+    folds: list[dict[str, Any]] = field(default_factory=list)
+    calibration: dict[str, list[float]] = field(default_factory=dict)
+    rules: dict[str, float] = field(default_factory=dict)
+    clean_rejection: dict[str, list[float]] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
 
-    def _standardise(self, scores: Mapping[str, np.ndarray]) -> np.ndarray:
-        x = np.stack([np.asarray(scores[n], dtype=np.float64) for n in self.names], axis=1)  # (n, d)
-        x = (x - np.asarray(self.mean)) / np.asarray(self.std)
-        return np.nan_to_num(x, nan=0.0, posinf=8.0, neginf=-8.0).clip(-8.0, 8.0)
+    @property
+    def _sign(self) -> np.ndarray:
+        return np.array([1.0 if d == LOWER_IS_BETTER else -1.0 for d in self.directions])
 
-    def predict(self, scores: Mapping[str, np.ndarray]) -> np.ndarray:
-        """P(noisy) per pair (float32) from ``{scorer name: scores}``; NaN when no combinable scorer ran."""
+    def _fold_raw(self, x: np.ndarray, fold: Mapping[str, Any]) -> np.ndarray:
+        f = excess_features(x, np.asarray(fold["median"]), np.asarray(fold["scale"]), self._sign)
+        if self.kind == "mlp":
+            return _raw_logit(f, fold["params"])
+        return f[:, : len(self.names)].mean(axis=1)
+
+    def raw(self, scores: Mapping[str, Any], keys: Sequence[str | None] | None = None) -> np.ndarray:
+        """The uncalibrated noise logit per pair; ``keys`` (source texts) pick each pair's fold."""
+        x = _matrix(scores, self.names)
+        if len(self.folds) == 1 or keys is None:
+            return np.mean([self._fold_raw(x, fold) for fold in self.folds], axis=0) if self.folds else x[:, 0] * 0
+        which = np.array([fold_of(k, len(self.folds)) for k in keys], dtype=np.int64)
+        out = np.zeros(len(x))
+        for k, fold in enumerate(self.folds):
+            rows = which == k
+            if rows.any():
+                out[rows] = self._fold_raw(x[rows], fold)
+        return out
+
+    def calibrate(self, raw: np.ndarray, scores: Mapping[str, Any]) -> np.ndarray:
+        """noise_score from raw logits: the clean CDF (plus a tie-break), at least RULE_FLOOR where a rule fires."""
+        if self.calibration:
+            cdf = interpolate(raw, np.asarray(self.calibration["grid"]), np.asarray(self.calibration["cdf"]))
+            noise = (1 - TIE_BREAK) * cdf + TIE_BREAK * _sigmoid(raw)
+        else:
+            noise = 1.0 - np.exp(-np.maximum(raw, 0.0) / AVERAGE_SCALE)
+        for name, threshold in self.rules.items():
+            sign = 1.0 if self.directions[self.names.index(name)] == LOWER_IS_BETTER else -1.0
+            past = np.nan_to_num(sign * (np.asarray(scores[name], dtype=np.float64) - threshold), nan=0.0)
+            past /= max(abs(threshold), 0.1)
+            noise = np.where(past > 0, np.maximum(noise, RULE_FLOOR + (1 - RULE_FLOOR) * (1 - np.exp(-past))), noise)
+        return noise
+
+    def predict(self, scores: Mapping[str, Any], keys: Sequence[str | None] | None = None) -> np.ndarray:
+        """noise_score per pair (float32) from ``{scorer name: scores}``; NaN when no combinable scorer ran.
+
+        Args:
+            scores: scorer name -> scores (extra names are ignored).
+            keys: the pairs' source texts: each pair is scored by the fold model that never trained on it.
+        """
         if not self.names:
             n = len(next(iter(scores.values()))) if scores else 0
             return np.full(n, np.nan, dtype=np.float32)
-        x = self._standardise(scores)
-        if self.kind == "mlp":
-            p = {k: np.asarray(v) for k, v in self.params.items()}
-            return _sigmoid(np.tanh(x @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"]).astype(np.float32)
-        sign = np.array([1.0 if d == LOWER_IS_BETTER else -1.0 for d in self.directions])  # +: noisier
-        return _sigmoid((x * sign).mean(axis=1) * 2.0).astype(np.float32)
+        return self.calibrate(self.raw(scores, keys), scores).astype(np.float32)
+
+    def expected_clean_rejection(self, threshold: float) -> float | None:
+        """Estimated share of the corpus's clean pairs with noise_score above ``threshold`` (None: not tabulated)."""
+        if not self.clean_rejection:
+            return None
+        t, r = np.asarray(self.clean_rejection["thresholds"]), np.asarray(self.clean_rejection["rates"])
+        return round(float(np.interp(threshold, t, r)), 4)
 
     def to_json(self) -> str:
-        return json.dumps(self.__dict__, indent=2, sort_keys=True)
+        return json.dumps(asdict(self), indent=1, sort_keys=True)
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
@@ -78,82 +213,78 @@ class Combiner:
         return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-def _fit_mlp(x: np.ndarray, y: np.ndarray, seed: int, hidden: int, epochs: int, l2: float) -> dict[str, Any]:
-    """Balanced logistic loss, full-batch Adam; x (n, d) standardised, y (n,) in {0, 1}."""
-    rng = np.random.default_rng(seed)
-    d = x.shape[1]
-    params = {
-        "w1": rng.normal(0, 1 / np.sqrt(d), (d, hidden)),
-        "b1": np.zeros(hidden),
-        "w2": rng.normal(0, 1 / np.sqrt(hidden), hidden),
-        "b2": np.zeros(()),
-    }
-    w = np.where(y == 1, 0.5 / max(y.mean(), 1e-9), 0.5 / max(1 - y.mean(), 1e-9)) / len(y)  # class-balanced
-    m = {k: np.zeros_like(v) for k, v in params.items()}
-    v2 = {k: np.zeros_like(v) for k, v in params.items()}
-    lr, b1, b2, eps = 0.02, 0.9, 0.999, 1e-8
-    loss = float("nan")
-    for step in range(1, epochs + 1):
-        h = np.tanh(x @ params["w1"] + params["b1"])  # (n, hidden)
-        p = _sigmoid(h @ params["w2"] + params["b2"])  # (n,)
-        loss = float(-(w * (y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12))).sum())
-        g_logit = w * (p - y)  # (n,)
-        g_h = np.outer(g_logit, params["w2"]) * (1 - h**2)
-        grads = {
-            "w2": h.T @ g_logit + l2 * params["w2"],
-            "b2": g_logit.sum(),
-            "w1": x.T @ g_h + l2 * params["w1"],
-            "b1": g_h.sum(axis=0),
-        }
-        for k, g in grads.items():
-            m[k] = b1 * m[k] + (1 - b1) * g
-            v2[k] = b2 * v2[k] + (1 - b2) * g**2
-            params[k] = params[k] - lr * (m[k] / (1 - b1**step)) / (np.sqrt(v2[k] / (1 - b2**step)) + eps)
-    out = {k: np.asarray(v).tolist() for k, v in params.items()}
-    out["final_loss"] = loss
-    return out
-
-
 def fit_combiner(
     clean: Mapping[str, np.ndarray],
     noisy: Mapping[str, np.ndarray],
     directions: Mapping[str, str],
     *,
+    clean_keys: Sequence[str | None] | None = None,
+    noisy_keys: Sequence[str | None] | None = None,
     seed: int = 0,
-    hidden: int = 32,
-    epochs: int = 1500,
-    l2: float = 1e-3,
+    folds: int = FOLDS,
+    hidden: int = 16,
+    epochs: int = 600,
+    l2: float = 1e-4,
     noise_types: Sequence[str] = (),
+    rules: Mapping[str, float] | None = None,
 ) -> Combiner:
-    """Train on clean vs synthetic-noisy score tables (``{scorer name: scores}``); average fallback if too small.
+    """Train on clean vs synthetic-noisy score tables (``{scorer name: scores}``), cross-fitted by key.
 
     Args:
         clean, noisy: scores of the corpus pairs and of their corruptions, same scorer names.
-        directions: scorer name -> direction (for the fallback and the saved description).
+        directions: scorer name -> direction.
+        clean_keys, noisy_keys: source text per row (a corruption's is its clean pair's): they pick the folds.
+            None: rows are assigned to folds in turn.
         seed: weight-init seed (training is otherwise deterministic).
-        hidden, epochs, l2: MLP size, full-batch Adam steps and weight decay.
-        noise_types: the corruption type of each noisy row (only recorded in ``info``).
+        folds: cross-fitting folds (1: one network, no held-out calibration).
+        hidden, epochs, l2: network size, full-batch Adam steps and weight decay.
+        noise_types: the corruption type of each noisy row (recorded in ``info``).
+        rules: decisive scorer -> threshold (None: the active ones of DECISIVE_RULES at their default thresholds).
     """
     names = sorted(clean)
     if not names:
-        return Combiner([], [], [], [], info={"clean": 0, "noisy": 0, "note": "no combinable scorer"})
-    x_clean = np.stack([np.asarray(clean[n], dtype=np.float64) for n in names], axis=1)
-    x_noisy = np.stack([np.asarray(noisy[n], dtype=np.float64) for n in names], axis=1)
-    x_all = np.concatenate([x_clean, x_noisy])
-    with np.errstate(all="ignore"):
-        mean = np.nan_to_num(np.nanmean(x_all, axis=0))
-        std = np.nan_to_num(np.nanstd(x_all, axis=0), nan=1.0)
-    std = np.where(std > 1e-6, std, 1.0)
-    combiner = Combiner(names, [directions[n] for n in names], mean.tolist(), std.tolist())
-    types = {t: noise_types.count(t) for t in sorted(set(noise_types))}
+        return Combiner([], [], info={"clean": 0, "noisy": 0, "note": "no combinable scorer"})
+    if rules is None:
+        from clcm.filtering.registry import SCORERS
+
+        rules = {n: SCORERS[n].default_threshold for n in DECISIVE_RULES if n in names}
+    x_clean, x_noisy = _matrix(clean, names), _matrix(noisy, names)
+    combiner = Combiner(names, [directions[n] for n in names], rules=dict(rules))
+    types = {t: list(noise_types).count(t) for t in sorted(set(noise_types))}
     combiner.info = {"clean": len(x_clean), "noisy": len(x_noisy), "noise_types": types, "seed": seed}
     if min(len(x_clean), len(x_noisy)) < MIN_TRAIN_PAIRS:
         log.warning("combiner: %d clean / %d noisy pairs is too few to train; using the plain average",
                     len(x_clean), len(x_noisy))  # fmt: skip
+        med, scale = _robust_location_scale(x_clean if len(x_clean) else x_noisy)
+        combiner.folds = [{"median": med.tolist(), "scale": scale.tolist()}]
         return combiner
-    x = combiner._standardise({n: x_all[:, i] for i, n in enumerate(names)})
-    y = np.concatenate([np.zeros(len(x_clean)), np.ones(len(x_noisy))])
-    params = _fit_mlp(x, y, seed, hidden, epochs, l2)
-    combiner.info["final_loss"] = params.pop("final_loss")
-    combiner.kind, combiner.params = "mlp", params
+    folds = max(1, folds)
+
+    def fold_ids(keys: Sequence[str | None] | None, n: int) -> np.ndarray:
+        return np.arange(n) % folds if keys is None else np.array([fold_of(k, folds) for k in keys], dtype=np.int64)
+
+    fc, fn = fold_ids(clean_keys, len(x_clean)), fold_ids(noisy_keys, len(x_noisy))
+    combiner.kind = "mlp"
+    held_c, held_n = np.zeros(len(x_clean)), np.zeros(len(x_noisy))
+    sign = combiner._sign
+    for k in range(folds):
+        train_c, train_n = (fc != k, fn != k) if folds > 1 else (fc == 0, fn == 0)
+        med, scale = _robust_location_scale(x_clean[train_c])
+        f = excess_features(np.concatenate([x_clean[train_c], x_noisy[train_n]]), med, scale, sign)
+        y = np.concatenate([np.zeros(int(train_c.sum())), np.ones(int(train_n.sum()))])
+        params = _fit_monotone(f, y, seed + k, hidden, epochs, l2)
+        fold = {"median": med.tolist(), "scale": scale.tolist(), "params": params}
+        combiner.folds.append(fold)
+        held_c[fc == k] = combiner._fold_raw(x_clean[fc == k], fold)
+        held_n[fn == k] = combiner._fold_raw(x_noisy[fn == k], fold)
+    share = estimate_noise_share(held_c, held_n)
+    grid = score_grid(held_c, held_n)
+    combiner.calibration = {"grid": grid.tolist(), "cdf": (1.0 - clean_survival(held_c, held_n, share, grid)).tolist()}
+    final_c = combiner.calibrate(held_c, {n: x_clean[:, i] for i, n in enumerate(names)})
+    final_n = combiner.calibrate(held_n, {n: x_noisy[:, i] for i, n in enumerate(names)})
+    t = np.asarray(REJECTION_GRID)
+    combiner.clean_rejection = {"thresholds": t.tolist(),
+                                "rates": np.round(clean_survival(final_c, final_n, share, t), 5).tolist()}  # fmt: skip
+    combiner.info |= {"folds": folds, "noise_share_estimate": round(share, 4),
+                      "held_out_auc": round(_rank_auc(held_c, held_n), 4)}  # fmt: skip
     return combiner

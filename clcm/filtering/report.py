@@ -41,6 +41,7 @@ def build_report(
     thresholds: Mapping[str, float],
     examples: Mapping[str, Sequence[Any]],
     config: Mapping[str, Any],
+    clean_rejection: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report as a dict.
 
@@ -50,6 +51,7 @@ def build_report(
         thresholds: column name -> threshold used (hard rules and noise_score).
         examples: ``pair_id``, ``src_text``, ``tgt_text`` per pair (dropped examples are sampled from them).
         config: the selection settings (echoed).
+        clean_rejection: the expected share of clean pairs the noise_score threshold drops (from the combiner).
     """
     n = len(keep)
     dropped = Counter(r for r in reason if r is not None)
@@ -66,6 +68,7 @@ def build_report(
         "keep_rate": round(float(keep.mean()), 5) if n else None,
         "nrf_selected": int(nrf_selected.sum()),
         "thresholds": dict(thresholds),
+        "expected_clean_rejection": dict(clean_rejection) if clean_rejection else None,
         "score_quantiles": {k: quantiles(v) for k, v in scores.items()},
         "dropped_examples": samples,
         "config": dict(config),

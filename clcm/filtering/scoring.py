@@ -18,7 +18,15 @@ from clcm.filtering.base import PairBatch, Scorer
 from clcm.filtering.combiner import Combiner, fit_combiner
 from clcm.filtering.fluency import CrossFitFluency
 from clcm.filtering.lexical import LexicalModel
-from clcm.filtering.registry import EMBEDDING_SCORERS, FLUENCY_SCORERS, JOINT_SCORERS, LEXICAL_SCORERS, SCORERS
+from clcm.filtering.registry import (
+    EMBEDDING_SCORERS,
+    FLUENCY_SCORERS,
+    JOINT_SCORERS,
+    LEXICAL_SCORERS,
+    NEEDS_FLUENCY,
+    NEEDS_LEXICAL,
+    SCORERS,
+)
 from clcm.filtering.synthetic_noise import Pair, corrupt
 
 log = logging.getLogger(__name__)
@@ -116,6 +124,27 @@ def pairs_to_batch(pairs: Sequence[Pair]) -> dict[str, list[Any]]:
     }
 
 
+SMALL_CORPUS_PAIRS = 2000  # below this the corpus-fitted models (IBM-1, n-gram LMs) are left out of the combiner
+
+
+def combinable(scorers: Sequence[Scorer], corpus_pairs: int | None) -> tuple[list[Scorer], dict[str, Any]]:
+    """The scorers the combiner uses, and a note when a small corpus leaves the corpus-fitted ones out.
+
+    Below ``SMALL_CORPUS_PAIRS`` pairs, models fitted on the corpus itself are too weak to trust (measured in
+    benchmarks/filter_quality.py --corpus small); the combiner then relies on the rules and the corpus-independent
+    scorers. The left-out scorers still write their columns.
+    """
+    combined = [s for s in scorers if s.name not in NOT_COMBINED]
+    fitted = [s.name for s in combined if s.name in (*NEEDS_LEXICAL, *NEEDS_FLUENCY)]
+    if corpus_pairs is None or corpus_pairs >= SMALL_CORPUS_PAIRS or not fitted:
+        return combined, {}
+    note = {"pairs": corpus_pairs, "min_pairs": SMALL_CORPUS_PAIRS, "left_out": fitted}
+    log.warning("small corpus: %d pairs < %d; the combiner leaves out the corpus-fitted scorers %s and uses the "
+                "rules and the corpus-independent scorers", corpus_pairs, SMALL_CORPUS_PAIRS,
+                ", ".join(fitted))  # fmt: skip
+    return [s for s in combined if s.name not in fitted], note
+
+
 def train_combiner(
     scorers: Sequence[Scorer],
     pairs: Sequence[Pair],
@@ -123,8 +152,12 @@ def train_combiner(
     seed: int = 0,
     n_clean: int = 4000,
     noisy_per_clean: float = 1.5,
+    corpus_pairs: int | None = None,
 ) -> Combiner:
     """Fit the combiner: a sample of the corpus is the clean class, its synthetic corruptions the noisy class.
+
+    Cross-fitted by source text (see :func:`clcm.filtering.combiner.fit_combiner`): score the corpus with
+    ``combiner.predict(scores, src_texts)``.
 
     Args:
         scorers: the active scorers (``mt_logprob`` is left out of the combination: it cannot be simulated).
@@ -132,14 +165,19 @@ def train_combiner(
         seed: sampling, corruption and weight-init seed.
         n_clean: clean pairs used (all when the corpus is smaller).
         noisy_per_clean: corruptions per clean pair.
+        corpus_pairs: size of the whole corpus (None: ``len(pairs)``); small corpora leave out corpus-fitted scorers.
     """
     rng = np.random.default_rng(seed)
     sample = [pairs[int(i)] for i in rng.permutation(len(pairs))[:n_clean]]
-    combined = [s for s in scorers if s.name not in NOT_COMBINED]
+    combined, small = combinable(scorers, len(pairs) if corpus_pairs is None else corpus_pairs)
     directions = {s.name: s.direction for s in combined}
     if not sample or not combined:
         return fit_combiner({n: np.zeros(0) for n in directions}, {n: np.zeros(0) for n in directions}, directions)
     noisy, types = corrupt(sample, int(len(sample) * noisy_per_clean), seed=seed + 1)
     clean_scores = score_batch(combined, pairs_to_batch(sample))
     noisy_scores = score_batch(combined, pairs_to_batch(noisy))
-    return fit_combiner(clean_scores, noisy_scores, directions, seed=seed, noise_types=types)
+    combiner = fit_combiner(clean_scores, noisy_scores, directions, clean_keys=[p.src for p in sample],
+                            noisy_keys=[p.src for p in noisy], seed=seed, noise_types=types)  # fmt: skip
+    if small:
+        combiner.info["small_corpus"] = small
+    return combiner

@@ -13,9 +13,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 CONTENT_MIN_CHARS = 4  # language-agnostic proxy for a content word: 4+ letters (function words are short)
-# Drops/swaps change ONE content word: the realistic MT omission / mistranslation, and the hardest case, so the
-# combiner learns the subtle single-word alignment signals (two-word changes are easy and dominated the old mix).
-CHANGED_WORDS = 1
+# Drops/swaps change 1-3 content words, mostly one: the realistic MT omission / mistranslation is the hardest case,
+# so the combiner learns the subtle single-word alignment signals; a few 2-3 word changes cover bigger omissions.
+CHANGED_WORDS_P = (0.65, 0.25, 0.10)  # P(1, 2, 3 changed words)
 _PUNCT = ".,;:!?\"'()[]"
 
 
@@ -75,14 +75,42 @@ def truncated(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> Pair:
 
 
 def repetition_loop(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> Pair:
-    """A hallucination loop: a short n-gram repeated 1-5 extra times (short loops too: with only long ones the
-    combiner learnt that a loop means a very high repetition score and missed the mild ones)."""
+    """A hallucination loop: an n-gram (n = 1-4) repeated 1-8 extra times. Half the loops repeat the sentence's
+    last words and never end it (the decoder ran to max length: no final punctuation, a target far longer than
+    expected); the others restart mid-sentence and stop there. Short loops too: with only long ones the combiner
+    learnt that a loop means a very high repetition score and missed the mild ones."""
     t = p.tgt.split()
-    n = int(rng.integers(1, 4))
+    n = int(rng.integers(1, 5))
+    times = int(rng.integers(1, 9))
+    if rng.random() < 0.5:  # at the end, the sentence-final mark lost
+        base = p.tgt.rstrip().rstrip(_PUNCT).split() or t
+        loop = base[-n:] * times
+        return replace(p, tgt=" ".join(base + loop), bt=None if p.bt is None else p.bt + " " + " ".join(loop))
     start = int(rng.integers(0, max(1, len(t) - n + 1)))
     prefix = t[: start + n]
-    loop = t[start : start + n] * int(rng.integers(1, 6))
+    loop = t[start : start + n] * times
     return replace(p, tgt=" ".join(prefix + loop), bt=None if p.bt is None else p.bt + " " + " ".join(loop))
+
+
+def code_mixed(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> Pair:
+    """A mixed-language target: 25-60% of its words (one span or scattered) replaced by words of the source
+    (the MT left parts untranslated) or of another pair's source (another language's words mixed in)."""
+    t = p.tgt.split()
+    donor = (p if rng.random() < 0.5 else pool[int(rng.integers(len(pool)))]).src.split()
+    if not t or not donor:
+        return untranslated(p, pool, rng)
+    k = max(1, int(round(len(t) * rng.uniform(0.25, 0.6))))
+    if rng.random() < 0.5:
+        start = int(rng.integers(0, len(t) - k + 1))
+        idx = list(range(start, start + k))
+    else:
+        idx = sorted(rng.choice(len(t), size=k, replace=False).tolist())
+    out = list(t)
+    for i in idx:
+        j = min(len(donor) - 1, int(round(i * len(donor) / len(t))))  # the donor word at the same relative place
+        lead, _, tail = _strip(out[i])
+        out[i] = lead + _strip(donor[j])[1] + tail
+    return replace(p, tgt=" ".join(out), bt=p.bt)
 
 
 def _strip(word: str) -> tuple[str, str, str]:
@@ -96,14 +124,19 @@ def _with_case_of(word: str, model: str) -> str:
     return word[:1].upper() + word[1:] if model[:1].isupper() else word[:1].lower() + word[1:]
 
 
+def _changed_words(rng: np.random.Generator, available: int) -> int:
+    return min(available, 1 + int(rng.choice(len(CHANGED_WORDS_P), p=CHANGED_WORDS_P)))
+
+
 def word_drop(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> Pair:
-    """A content word is missing (``CHANGED_WORDS`` of them), written as an MT omission reads: the punctuation and
-    the capital of a dropped word stay (a missing final word must not look like a truncation)."""
+    """Content words are missing (1-3, see ``CHANGED_WORDS_P``), written as an MT omission reads: the punctuation
+    and the capital of a dropped word stay (a missing final word must not look like a truncation)."""
     t = p.tgt.split()
     pos = _content_positions(t)
     if len(t) < 3 or not pos:
         return truncated(p, pool, rng)
-    for i in sorted(rng.choice(pos, size=min(len(pos), CHANGED_WORDS), replace=False).tolist(), reverse=True):
+    n = min(_changed_words(rng, len(pos)), len(t) - 2)
+    for i in sorted(rng.choice(pos, size=n, replace=False).tolist(), reverse=True):
         lead, core, tail = _strip(t.pop(i))
         if tail and i > 0:
             t[i - 1] += tail
@@ -113,13 +146,13 @@ def word_drop(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> Pair:
 
 
 def word_swap(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> Pair:
-    """A content word (``CHANGED_WORDS`` of them) is replaced by one of another caption (a wrong object/colour),
-    in its place: the old word's punctuation and capitalisation stay, so only the word itself is wrong."""
+    """Content words (1-3, see ``CHANGED_WORDS_P``) are replaced by ones of another caption (a wrong object or
+    colour), in place: the old word's punctuation and capitalisation stay, so only the word itself is wrong."""
     t = p.tgt.split()
     pos = _content_positions(t)
     if not pos:
         return misaligned(p, pool, rng)
-    for i in rng.choice(pos, size=min(len(pos), CHANGED_WORDS), replace=False):
+    for i in rng.choice(pos, size=_changed_words(rng, len(pos)), replace=False):
         lead, core, tail = _strip(t[i])
         for _ in range(5):
             donor = [_strip(w)[1] for w in pool[int(rng.integers(len(pool)))].tgt.split()]
@@ -148,6 +181,7 @@ CORRUPTIONS: dict[str, Corruption] = {
     "word_drop": word_drop,
     "word_swap": word_swap,
     "misaligned": misaligned,
+    "code_mixed": code_mixed,
 }
 # Subtle types are over-sampled: they are the hard ones and the classifier needs many examples of them.
 DEFAULT_MIX: dict[str, float] = {
@@ -159,6 +193,7 @@ DEFAULT_MIX: dict[str, float] = {
     "word_drop": 2.5,
     "word_swap": 2.5,
     "misaligned": 1.0,
+    "code_mixed": 1.0,
 }
 
 

@@ -71,12 +71,33 @@ def _read_scored(path: str) -> tuple[list[pa.Table], list[str]]:
     return tables, names or []
 
 
+COMBINER_FILES = ("combiner.json", "models/combiner.json")  # where the score stage leaves its combiner
+
+
+def stated_clean_rejection(scored: str, threshold: float | None) -> dict[str, Any] | None:
+    """The score stage's estimate of the share of clean pairs with noise_score above ``threshold`` (None: no
+    threshold or no combiner next to the scored shards)."""
+    from clcm.filtering.combiner import Combiner
+
+    base = Path(scored) if Path(scored).is_dir() else Path(scored).parent
+    path = next((base / f for f in COMBINER_FILES if (base / f).is_file()), None)
+    if threshold is None or path is None:
+        return None
+    try:
+        rate = Combiner.load(path).expected_clean_rejection(threshold)
+    except (ValueError, TypeError, KeyError):  # a combiner of an older version: no calibration table
+        return None
+    return None if rate is None else {"threshold": threshold, "rate": rate, "source": path.name,
+            "note": "estimated by the score stage on its held-out corpus sample, the sample's own noise removed; "
+                    "hard rules on langid/repetition/copy included"}  # fmt: skip
+
+
 def run(config: FilterConfig) -> Manifest:
     """Filter ``config.scored`` into ``config.out_dir``; returns the written manifest."""
     start = time.perf_counter()
     tables, names = _read_scored(config.scored)
     sel_cfg = config.selection
-    missing = [r for r in sel_cfg.rules if r not in names]
+    missing = [r for r in sel_cfg.rules if r not in names]  # default rules on absent columns are just not applied
     if missing:
         raise UsageError(f"hard rule on scorer(s) {missing} but the scored shards only have {names}")
     if sel_cfg.keep_fraction is not None and not 0 < sel_cfg.keep_fraction <= 1:
@@ -116,7 +137,8 @@ def run(config: FilterConfig) -> Manifest:
     examples = {c: whole.column(c).to_pylist() for c in ("pair_id", "src_text", "tgt_text")}
     cfg = asdict(config) | {"selection": asdict(sel_cfg) | {"rules": dict(sel_cfg.rules)}}
     report = build_report(keep=sel.keep, reason=sel.reason, nrf_selected=sel.nrf_selected, scores=plot_scores,
-                          thresholds=thresholds, examples=examples, config=cfg["selection"])  # fmt: skip
+                          thresholds=thresholds, examples=examples, config=cfg["selection"],
+                          clean_rejection=stated_clean_rejection(config.scored, sel_cfg.threshold))  # fmt: skip
     plots = write_plots(out, plot_scores, thresholds, report) if config.plots else []
     write_report(out, report)
     if report["kept"] == 0:

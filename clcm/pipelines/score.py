@@ -136,7 +136,7 @@ class ScoreBatches(beam.DoFn):
 
     def process(self, batch: dict[str, list[Any]]) -> Iterator[dict[str, Any]]:
         scores = score_batch(self._scorers, batch)
-        noise = self._combiner.predict(scores)
+        noise = self._combiner.predict(scores, batch["src_text"])
         n = len(batch["pair_id"])
         cols = {score_column(k): [None if np.isnan(x) else float(x) for x in v] for k, v in scores.items()}
         for i in range(n):
@@ -241,7 +241,9 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
     timings["preflight"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    combiner = train_combiner(spec.build(), combiner_sample, seed=config.seed, n_clean=config.combiner_pairs)
+    combiner = train_combiner(
+        spec.build(), combiner_sample, seed=config.seed, n_clean=config.combiner_pairs, corpus_pairs=n_read
+    )
     combiner.save(out / COMBINER_FILE)
     extra["combiner"] = {"file": COMBINER_FILE, "kind": combiner.kind, **combiner.info}
     timings["combiner"] = time.perf_counter() - t1

@@ -135,10 +135,32 @@ def test_filter_accounting_report_and_plots(scored_dir, tmp_path):
     assert sum(kept.column("nrf_selected").to_pylist()) == m.counts["nrf_selected"] > 0
 
 
+def test_small_corpus_fallback_is_announced_in_the_manifest(scored_dir):
+    combiner = read_manifest(scored_dir).extra["combiner"]
+    assert combiner["small_corpus"]["pairs"] == 160 and "lexical" in combiner["small_corpus"]["left_out"]
+    saved = json.loads((scored_dir / "combiner.json").read_text())
+    assert "lexical" not in saved["names"] and "copy" in saved["names"]  # rules + corpus-independent scorers
+    assert saved["kind"] == "mlp" and len(saved["folds"]) == 3  # cross-fitted
+
+
+def test_filter_default_rules_have_their_own_reasons_and_the_report_states_the_clean_rejection(scored_dir, tmp_path):
+    from clcm.filtering.selection import DEFAULT_THRESHOLD, SelectionConfig
+
+    m = run_filter(FilterConfig(str(scored_dir), str(tmp_path), SelectionConfig(), plots=False))
+    table = read_table(scored_dir, prefix="scored")
+    copied = sum(c > 0.5 for c in table.column("score_copy").to_pylist())
+    assert copied and m.counts["dropped"]["untranslated"] == copied  # the copy rule, on by default
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["thresholds"]["score_copy"] == 0.5 and report["thresholds"]["score_langid"] == 0.4
+    stated = report["expected_clean_rejection"]
+    assert stated["threshold"] == DEFAULT_THRESHOLD and 0 <= stated["rate"] <= 0.2
+
+
 def test_filter_empty_result_is_a_warning(scored_dir, tmp_path, caplog):
     from clcm.filtering.selection import SelectionConfig
 
-    m = run_filter(FilterConfig(str(scored_dir), str(tmp_path), SelectionConfig(threshold=-1.0), plots=False))
+    m = run_filter(FilterConfig(str(scored_dir), str(tmp_path), SelectionConfig(threshold=-1.0, default_rules=False),
+                                plots=False))  # fmt: skip
     assert m.counts["kept"] == 0 and m.counts["dropped"] == {"noise_score": 160}
     assert "kept none" in caplog.text
     assert pq.read_metadata(next(tmp_path.glob("kept-*.parquet"))).num_rows == 0
