@@ -18,7 +18,7 @@ from typing import Any
 from clcm.errors import EmptyResultError, OutputError, UsageError
 from clcm.formats.multi30k import import_multi30k
 from clcm.formats.nrccr import import_nrccr
-from clcm.formats.records import ImportSink
+from clcm.formats.records import ImportSink, unique_paths
 from clcm.formats.tabular import import_tabular
 from clcm.schemas import (
     CAPTION_SCHEMA,
@@ -111,7 +111,7 @@ def prepare_out(out: Path, overwrite: bool) -> None:
 
 def read_inputs(config: ImportConfig, sink: ImportSink) -> tuple[list[Path], dict[str, Any]]:
     """Dispatch to the format's reader. Returns the files read and format-specific manifest extras."""
-    inputs = [Path(p) for p in config.inputs]
+    inputs = unique_paths([Path(p) for p in config.inputs])
     if config.format == "multi30k":
         files = import_multi30k(inputs, sink, config.langs, config.splits, config.source_lang, config.as_pairs)
         return files, {}

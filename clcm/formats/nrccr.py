@@ -10,6 +10,9 @@ Tags and what they import as (``xx`` is a two-letter target language):
 ``enc2xx2enc`` folded into that pair as ``bt_text``
 =============  =====================================================================================
 
+Line tags decide, except that NRCCR's MT files often reuse the ids of the captions they translate
+(``1000092795#enc#0`` in ``…_google_enc2de.caption.txt``): in a file whose name has an MT tag (``enc2xx``,
+``enc2xx2enc``, ``xx2enc``) a line with a plain tag (``enc`` / ``xx``) takes the file's tag.
 An ``enc2xx`` line without its ``enc`` line, or an ``enc2xx2enc`` line without its ``enc2xx`` line, is a
 ``missing_source`` reject. ``.jpg``/``.mp4`` is stripped from visual ids. The split and dataset come from the file
 name (``multi30ktrain_google_enc2de.caption.txt`` -> dataset multi30k, split train; ``…test_cs_2016…`` -> test_2016).
@@ -19,12 +22,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from clcm.errors import InputError
 from clcm.formats.multi30k import strip_media_suffix
-from clcm.formats.records import ImportSink, RecordError, check_text, decode_line, iter_lines
+from clcm.formats.records import ImportSink, RecordError, check_text, decode_line, iter_lines, unique_paths
 from clcm.schemas import caption_id, is_known_lang, pair_id
 from clcm.schemas import reasons as R
 
@@ -75,17 +78,30 @@ def parse_line(line: str) -> CapLine:
     return CapLine(strip_media_suffix(visual), kind, lang, int(k), check_text(text))
 
 
-def split_of_file(name: str) -> tuple[str | None, str | None]:
-    """(collection, split) from a TextData file name, or (None, None) when it does not follow the convention."""
+def describe_file(name: str) -> tuple[str | None, str | None, str | None]:
+    """(collection, split, tag) from a TextData file name; None for what it does not say (see the module docstring)."""
     stem = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name
     stem = stem.removesuffix("_task1")
     m = _SPLIT.match(stem)
     if not m or not m["coll"]:
-        return None, None
+        return None, None, None
     rest = [p for p in m["rest"].split("_") if p and p != "google"]
+    tag = None
     if rest and _TAG.match(rest[0]):
-        rest = rest[1:]
-    return m["coll"], "_".join([m["split"], *rest])
+        tag, rest = rest[0], rest[1:]
+    return m["coll"], "_".join([m["split"], *rest]), tag
+
+
+def split_of_file(name: str) -> tuple[str | None, str | None]:
+    """(collection, split) from a TextData file name, or (None, None) when it does not follow the convention."""
+    return describe_file(name)[:2]
+
+
+def _with_file_role(cap: CapLine, role: tuple[str, str] | None) -> CapLine:
+    """A plain-tagged (enc/xx) line of an MT file (``role``: its tag's kind and language) takes the file's role."""
+    if role is not None and role[0] in ("mt", "bt", "back") and cap.kind in ("enc", "xx"):
+        return replace(cap, kind=role[0], lang=role[1])
+    return cap
 
 
 def file_name(collection: str, split: str, tag: str, mt: bool) -> str:
@@ -127,17 +143,21 @@ class _Line:
 
 def import_nrccr(inputs: Sequence[Path], sink: ImportSink, dataset: str | None = None) -> list[Path]:
     """Import NRCCR caption files into ``sink`` (captions, and pairs from enc2xx/enc2xx2enc); return the files read."""
-    files = input_files(inputs)
+    files = unique_paths(input_files(inputs))
     src: dict[tuple[str, int], str] = {}  # (media, k) -> kept enc text
     mt_lines: list[_Line] = []
     bt_lines: dict[tuple[str, str, int], _Line] = {}
     for path in files:
-        coll, split = split_of_file(path.name)
+        coll, split, file_tag = describe_file(path.name)
+        try:
+            role = parse_tag(file_tag) if file_tag else None
+        except RecordError:  # e.g. an unknown language in the name: go by the line tags
+            role = None
         ds = dataset or coll
         for n, raw in iter_lines(path):
             sink.count_read()
             try:
-                cap = parse_line(decode_line(raw))
+                cap = _with_file_role(parse_line(decode_line(raw)), role)
                 if cap.kind in ("mt", "bt"):
                     sink.claim("nrccr line", f"{cap.media_id}#{cap.kind}#{cap.lang}#{cap.k}", path, n)
             except RecordError as err:

@@ -8,6 +8,7 @@ exactly one of :meth:`~ImportSink.add_caption`, :meth:`~ImportSink.add_pair`, :m
 from __future__ import annotations
 
 import gzip
+import logging
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from clcm.errors import InputError
 from clcm.schemas import is_known_lang, truncate_raw
 from clcm.schemas import reasons as R
 
+log = logging.getLogger(__name__)
 STAGE = "import"
 ORIGINS = ("human", "mt")
 
@@ -57,6 +59,26 @@ def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes]]:
         raise InputError(f"cannot read {path}: {exc}") from exc
 
 
+def unique_paths(paths: list[Path]) -> list[Path]:
+    """``paths`` without repeats of the same file (same path, or a link to it): read twice, every caption would be
+    doubled (under new ids where ids are numbered). A repeat is dropped with a warning."""
+    out: list[Path] = []
+    seen: dict[tuple[int, int], Path] = {}
+    for p in paths:
+        try:
+            st = p.stat()
+        except OSError:  # missing/unreadable: the reader reports it
+            out.append(p)
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in seen:
+            log.warning("input %s is the same file as %s: read once", p, seen[key])
+            continue
+        seen[key] = p
+        out.append(p)
+    return out
+
+
 def decode_line(raw: bytes) -> str:
     """Decode one line as UTF-8, raising RecordError(invalid_utf8) with the offending byte offset."""
     try:
@@ -65,12 +87,23 @@ def decode_line(raw: bytes) -> str:
         raise RecordError(R.INVALID_UTF8, f"invalid UTF-8 at byte {exc.start}") from None
 
 
+def check_unicode(value: str, field: str) -> str:
+    """``value`` if it can be written as UTF-8; a lone surrogate (JSON ``"\\ud800"``) is RecordError(invalid_text)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = value[exc.start]
+        raise RecordError(R.INVALID_TEXT, f"{field!r} holds a lone surrogate {bad!r} at {exc.start}") from None
+    return value
+
+
 def check_text(text: Any, field: str = "text") -> str:
-    """Return ``text`` if it is usable caption text; else raise RecordError (missing, NUL byte, empty)."""
+    """Return ``text`` if it is usable caption text; else raise RecordError (missing, NUL byte, empty, invalid)."""
     if text is None:
         raise RecordError(R.MISSING_FIELD, f"missing field {field!r}")
     if not isinstance(text, str):
         raise RecordError(R.MALFORMED, f"{field!r} is not a string: {type(text).__name__}")
+    check_unicode(text, field)
     if "\x00" in text:
         raise RecordError(R.NUL_BYTE, f"{field!r} contains a NUL byte")
     if not text.strip():
@@ -95,6 +128,7 @@ def check_id(value: Any, field: str) -> str:
         value = str(value)
     if not isinstance(value, str):
         raise RecordError(R.MALFORMED, f"{field!r} is not a string: {type(value).__name__}")
+    check_unicode(value, field)
     if "\x00" in value:
         raise RecordError(R.NUL_BYTE, f"{field!r} contains a NUL byte")
     if value != value.strip() or not value:

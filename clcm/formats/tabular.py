@@ -12,15 +12,19 @@ count of earlier rows with the same media_id and lang), ``caption_id`` (default 
 Other columns are ignored (and listed in the manifest). Formats:
 
 - JSONL: one JSON object per line (UTF-8). A line that is not a JSON object is a ``malformed`` reject.
-- TSV: a header line of column names, then tab-separated fields, no quoting; an empty field is null (an empty
-  text field is ``empty_text``). A line with the wrong number of fields is ``malformed``.
+- TSV: a header line of column names, then tab-separated fields; an empty field is null (an empty text field is
+  ``empty_text``). Quoting as Python's csv module and pandas write it: a field that starts with ``"`` is quoted
+  (it may then hold tabs, and ``""`` for a quote); a quoted field cannot span lines. A line with the wrong number of
+  fields or bad quoting (``"Look" he said`` unquoted) is ``malformed``.
 - Parquet: any Parquet file (e.g. our own caption/pair shards); nulls are nulls.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -32,6 +36,7 @@ from clcm.formats.records import (
     RecordError,
     check_id,
     check_index,
+    check_unicode,
     decode_line,
     iter_lines,
 )
@@ -44,6 +49,7 @@ PAIR_COLUMNS = (
     "tgt_lang", "tgt_text", "bt_text", "mt_model", "bt_model", "mt_logprob", "bt_logprob", "tgt_origin",
 )  # fmt: skip
 TEXT_FIELDS = ("text", "src_text", "tgt_text")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 Record = tuple[int, Any, "dict[str, Any] | RecordError"]  # (line/row number, raw, record or why it is unusable)
 
@@ -58,34 +64,65 @@ def iter_jsonl(path: Path) -> Iterator[Record]:
                 rec = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise RecordError(R.MALFORMED, f"bad JSON: {exc}") from None
+            except RecursionError:
+                raise RecordError(R.MALFORMED, "bad JSON: nested too deeply") from None
             if not isinstance(rec, dict):
                 raise RecordError(R.MALFORMED, f"a JSON {type(rec).__name__}, not an object")
+            if _SURROGATE_ESCAPE.search(line):  # a \ud800-style escape: valid only as half of a pair
+                check_unicode(json.dumps(rec, ensure_ascii=False), "record")
         except RecordError as err:
             yield n, raw, err
             continue
         yield n, raw, rec
 
 
+def _tsv_fields(line: str) -> list[str]:
+    try:
+        (fields,) = csv.reader([line], delimiter="\t", quotechar='"', doublequote=True, strict=True)
+    except csv.Error as exc:
+        raise RecordError(R.MALFORMED, f"bad TSV quoting: {exc}") from None
+    return fields
+
+
 def iter_tsv(path: Path) -> Iterator[Record]:
     lines = iter_lines(path)
     try:
         _, head = next(lines)
-        header = head.decode("utf-8").split("\t")
+        header = _tsv_fields(head.decode("utf-8"))
     except StopIteration:
         return
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: the header line is not UTF-8 ({exc})") from None
+    except RecordError as err:
+        raise InputError(f"{path}: the header line: {err.detail}") from None
     if len(set(header)) != len(header) or not all(header):
         raise InputError(f"{path}: the header line must name each column once: {header}")
     for n, raw in lines:
         try:
-            fields = decode_line(raw).split("\t")
+            fields = _tsv_fields(decode_line(raw))
             if len(fields) != len(header):
                 raise RecordError(R.MALFORMED, f"{len(fields)} tab-separated fields, the header has {len(header)}")
         except RecordError as err:
             yield n, raw, err
             continue
         yield n, raw, {h: (v if v or h in TEXT_FIELDS else None) for h, v in zip(header, fields, strict=True)}
+
+
+def _parquet_rows(batch: Any) -> Iterator[tuple[Any, dict[str, Any] | RecordError]]:
+    """(raw, record) per row; a string cell that is not UTF-8 makes that one row an invalid_utf8 reject."""
+    try:
+        rows = batch.to_pylist()
+    except UnicodeDecodeError:
+        for i in range(batch.num_rows):
+            try:
+                (rec,) = batch.slice(i, 1).to_pylist()
+            except UnicodeDecodeError as exc:
+                yield None, RecordError(R.INVALID_UTF8, f"a string cell is not UTF-8 (byte {exc.start})")
+            else:
+                yield rec, rec
+        return
+    for rec in rows:
+        yield rec, rec
 
 
 def iter_parquet(path: Path) -> Iterator[Record]:
@@ -98,9 +135,9 @@ def iter_parquet(path: Path) -> Iterator[Record]:
         pf = pq.ParquetFile(path)
         n = 0
         for batch in pf.iter_batches(batch_size=8192):
-            for rec in batch.to_pylist():
+            for raw, rec in _parquet_rows(batch):
                 n += 1
-                yield n, rec, rec
+                yield n, raw, rec
     except (OSError, pa.ArrowException) as exc:
         raise InputError(f"cannot read Parquet {path}: {exc}") from exc
 
@@ -111,7 +148,7 @@ READERS = {"jsonl": iter_jsonl, "tsv": iter_tsv, "parquet": iter_parquet}
 def _opt_str(rec: dict[str, Any], key: str) -> str | None:
     v = rec.get(key)
     if v is None or isinstance(v, str):
-        return v
+        return v if v is None else check_unicode(v, key)
     raise RecordError(R.MALFORMED, f"{key!r} is not a string: {v!r}")
 
 
