@@ -156,3 +156,78 @@ def test_tsv_honours_quoting(tmp_path: Path, capsys) -> None:
     assert [(r["media_id"], r["text"]) for r in _rows(tmp_path, "captions")] == [
         ("m1", "a dog\twith a tab"), ("m2", 'he said "hi"'), ("m3", 'a 5" screen')]  # fmt: skip
     assert _reasons(tmp_path) == ["malformed", "malformed"]
+
+
+# -- §5: everything rejected (or an empty input) exits 6, from one rule (clcm.schemas.check_not_empty) -------------
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from clcm.testing.tiny_seq2seq import build_tiny_marian
+
+    words = "a man woman dog cat runs sits on the red green beach street with two children near".split()
+    sentences = [" ".join(words[(i * k) % len(words)] for k in range(1, 8)) for i in range(60)]
+    return build_tiny_marian(tmp_path_factory.mktemp("faults-data-model"), sentences)
+
+
+def test_empty_input_file_exits_6(tmp_path: Path, capsys) -> None:
+    from clcm.errors import EXIT_EMPTY
+
+    code, err, manifest = _import(tmp_path, capsys, {"in.jsonl": b""}, "jsonl")
+    assert code == EXIT_EMPTY and err.startswith("error: import: the input holds no records")
+    assert manifest["counts"]["read"] == 0  # the manifest is still written
+
+
+def test_translate_of_captions_in_another_language_exits_6(tmp_path: Path, capsys, tiny_model, monkeypatch) -> None:
+    from clcm.errors import EXIT_EMPTY
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    code, _, _ = _import(tmp_path, capsys, {"in.jsonl": GOOD + GOOD.replace(b"m0", b"m1")}, "jsonl")
+    assert code == 0
+    args = ["translate", "-i", tmp_path / "out", "-o", tmp_path / "tr", "-l", "de", "--src-lang", "fr",
+            "--model", tiny_model, "--backend", "hf", "--runner", "FnApiRunner"]  # fmt: skip
+    code, err = _cli(args, capsys)
+    assert code == EXIT_EMPTY, err
+    assert "error: translate: all 2 records were rejected (2 not_source)" in err
+    check_counts(json.loads((tmp_path / "tr" / "_manifest.json").read_text())["counts"])
+
+
+def test_export_of_pairs_without_a_split_exits_6(tmp_path: Path, capsys) -> None:
+    from clcm.errors import EXIT_EMPTY
+
+    pair = b'{"media_id": "m1", "lang": "en", "text": "a dog", "tgt_lang": "de", "tgt_text": "ein hund"}\n'
+    assert _import(tmp_path, capsys, {"in.jsonl": pair + pair.replace(b"m1", b"m2")}, "jsonl")[0] == 0
+    code, err = _cli(["export", "-f", "nrccr", tmp_path / "out", "-o", tmp_path / "td"], capsys)
+    assert code == EXIT_EMPTY and "error: export: all 2 records were rejected (2 no_split)" in err
+    assert not list((tmp_path / "td").glob("*.caption.txt"))
+
+
+def test_export_of_an_empty_input_is_not_an_error(tmp_path: Path, capsys) -> None:
+    """What a filter that kept nothing hands on (its own warning said so): exit 0, an empty export."""
+    from clcm.schemas import PAIR_SCHEMA, write_rows
+
+    write_rows([], tmp_path / "kept" / "pairs-00000-of-00001.parquet", PAIR_SCHEMA)
+    code, err = _cli(["export", "-f", "jsonl", tmp_path / "kept", "-o", tmp_path / "ex"], capsys)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("max_chars", [2, -1])
+def test_run_stage_that_rejects_everything_is_not_stamped(tmp_path: Path, capsys, tiny_model, monkeypatch, max_chars):
+    import yaml
+
+    from clcm.errors import EXIT_EMPTY, EXIT_USAGE
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    (tmp_path / "caps.jsonl").write_bytes(GOOD + GOOD.replace(b"m0", b"m1"))
+    config = {
+        "run_dir": str(tmp_path / "run"), "beam_args": ["--runner", "FnApiRunner"],
+        "import": {"format": "jsonl", "inputs": [str(tmp_path / "caps.jsonl")]},
+        "translate": {"tgt_langs": ["de"], "model": str(tiny_model), "backend": "hf", "max_source_chars": max_chars},
+    }  # fmt: skip
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
+    code, err = _cli(["run", tmp_path / "run.yaml"], capsys)
+    # -1 may also be refused up front as out of range (exit 2); either way the stage is not complete
+    assert code == EXIT_EMPTY or (max_chars < 0 and code == EXIT_USAGE), err
+    if code == EXIT_EMPTY:
+        assert "all 2 records were rejected (2 too_long)" in err
+    assert not (tmp_path / "run" / "translate" / "_stage.json").exists()

@@ -234,5 +234,5 @@ def run_export(config: ExportConfig) -> ExportResult:
         inputs=[{"path": str(p)} for t, d in tables.items() for p in parquet_files(d, f"{t}-")],
         extra={"files": files},
     )
-    write_manifest(out, manifest)
+    write_manifest(out, manifest, empty_input_ok=True)  # empty input: e.g. a filter kept nothing (its warning)
     return ExportResult(out, files, counts)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from clcm.errors import EmptyResultError, OutputError, UsageError
+from clcm.errors import OutputError, UsageError
 from clcm.formats.multi30k import import_multi30k
 from clcm.formats.nrccr import import_nrccr
 from clcm.formats.records import ImportSink, unique_paths
@@ -145,13 +145,15 @@ def run_import(config: ImportConfig) -> ImportResult:
         timings={"read": round(t_read, 3), "total": round(time.perf_counter() - t0, 3)},
         extra=extra,
     )
-    path = write_manifest(out, manifest)
-    if sink.read and not sink.kept:
-        reason, count = sink.rejected.most_common(1)[0]
-        first = next(r for r in sink.rejects if r["reason"] == reason)
-        where = f"{first['source']}:{first['line']}" if first["line"] is not None else first["source"]
-        raise EmptyResultError(
-            f"all {sink.read} records were rejected ({count} {reason}, e.g. {where}: {first['detail']}); "
-            f"see {out}/rejects-*.parquet"
-        )
+    path = write_manifest(out, manifest, example=_example_reject(sink))
     return ImportResult(out, manifest.counts, path)
+
+
+def _example_reject(sink: ImportSink) -> str:
+    """Where and why the most common reject happened (quoted when every record was rejected)."""
+    if not sink.rejects:
+        return ""
+    reason, _ = sink.rejected.most_common(1)[0]
+    first = next(r for r in sink.rejects if r["reason"] == reason)
+    where = f"{first['source']}:{first['line']}" if first["line"] is not None else first["source"]
+    return f"{where}: {first['detail']}"

@@ -32,7 +32,15 @@ from clcm.pipelines.translate import (
     now,
     resolve_plans,
 )
-from clcm.schemas import MANIFEST_NAME, AccountingError, Manifest, check_counts, input_record, shard_name
+from clcm.schemas import (
+    MANIFEST_NAME,
+    AccountingError,
+    Manifest,
+    check_counts,
+    check_not_empty,
+    input_record,
+    shard_name,
+)
 from clcm.schemas.io import file_sha256
 from clcm.schemas.paths import inside
 from clcm.translation import ModelSpec
@@ -191,4 +199,5 @@ def run(config: TranslateConfig, beam_args: list[str] | tuple[str, ...] = (), *,
     )
     data = json.dumps(manifest.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     write_bytes(FileSystems.join(config.out_dir, MANIFEST_NAME), data.encode("utf-8"))
+    check_not_empty("translate", counts, config.out_dir)
     return manifest

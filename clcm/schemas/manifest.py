@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from clcm import __version__
+from clcm.errors import EmptyResultError
 from clcm.schemas.io import file_sha256, write_text_atomic
 from clcm.schemas.paths import inside
 from clcm.schemas.tables import SCHEMA_VERSION
@@ -80,13 +81,52 @@ class Manifest:
         return d
 
 
-def write_manifest(out_dir: str | os.PathLike, manifest: Manifest, check: bool = True) -> Path:
-    """Write ``out_dir/_manifest.json`` atomically (after checking the counts add up, unless ``check=False``)."""
+def write_manifest(
+    out_dir: str | os.PathLike,
+    manifest: Manifest,
+    check: bool = True,
+    *,
+    empty_input_ok: bool = False,
+    example: str = "",
+) -> Path:
+    """Write ``out_dir/_manifest.json`` atomically (after checking the counts add up, unless ``check=False``), then
+    apply :func:`check_not_empty` (exit 6 when everything was rejected; ``empty_input_ok``/``example``: see there)."""
     if check:
         check_counts(manifest.counts)
     path = inside(out_dir, MANIFEST_NAME)
     write_text_atomic(path, json.dumps(manifest.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    if check:
+        check_not_empty(manifest.command, manifest.counts, out_dir, empty_input_ok=empty_input_ok, example=example)
     return path
+
+
+def check_not_empty(
+    command: str,
+    counts: dict[str, Any],
+    out_dir: str | os.PathLike,
+    *,
+    empty_input_ok: bool = False,
+    example: str = "",
+) -> None:
+    """The one rule behind exit 6: EmptyResultError when a command read records and kept none (every one rejected),
+    or read none at all (an empty input), unless ``empty_input_ok`` (export after a filter that kept nothing).
+
+    Called once the manifest is written, so it and the rejects are there to look at; a ``run`` stage that raises it
+    is not stamped complete. Counts without ``read``/``kept`` (score, filter) are not checked: a filter that keeps
+    nothing is a warning. ``example``: a reject to quote in the message.
+    """
+    read, kept = counts.get("read"), counts.get("kept")
+    if read is None or kept is None or kept > 0:
+        return
+    if read == 0:
+        if not empty_input_ok:
+            raise EmptyResultError(f"{command}: the input holds no records; nothing to write (see {out_dir})")
+        return
+    rejected = sorted((counts.get("rejected") or {}).items(), key=lambda kv: (-kv[1], kv[0]))
+    why = ", ".join(f"{n} {reason}" for reason, n in rejected[:3]) + (", ..." if len(rejected) > 3 else "")
+    raise EmptyResultError(
+        f"{command}: all {read} records were rejected ({why}{', e.g. ' + example if example else ''}); see {out_dir}"
+    )
 
 
 def read_manifest(out_dir: str | os.PathLike) -> Manifest:
