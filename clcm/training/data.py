@@ -59,7 +59,10 @@ def _read_columns(path: str, wanted: list[str]) -> tuple[pa.Table, list[str]]:
         tables.append(pq.read_table(f, columns=cols).replace_schema_metadata(None))
     if len({tuple(t.schema.names) for t in tables}) > 1:
         raise InputError(f"{path}: shards have different columns")
-    return pa.concat_tables(tables), kinds
+    table = pa.concat_tables(tables)
+    if table.num_rows == 0:
+        raise InputError(f"{path}: the shards hold no rows ({len(files)} file(s), 0 rows)")
+    return table, kinds
 
 
 @dataclass

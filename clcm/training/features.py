@@ -39,10 +39,31 @@ class FeatureStore:
         return sorted({m for m in media_ids if m not in keys})
 
     def check(self, media_ids: Sequence[str], what: str) -> None:
-        """Raise InputError with the count (and examples) of media ids that have no features."""
+        """Raise InputError with the count (and examples) of media ids that have no features, or NaN/inf ones."""
         missing = self.missing(media_ids)
         if missing:
             raise InputError(f"{len(missing)} media id(s) of {what} have no visual features, e.g. {missing[:5]}")
+        bad = self.non_finite(media_ids)
+        if bad:
+            examples = ", ".join(f"{m} (row {r})" for m, r in bad[:5])
+            raise InputError(f"{len(bad)} media id(s) of {what} have NaN or infinite visual features, e.g. {examples}")
+
+    def non_finite(self, media_ids: Sequence[str], chunk: int = 4096) -> list[tuple[str, int]]:
+        """(media id, first bad matrix row) of the ``media_ids`` whose features hold NaN or inf, sorted by id."""
+        ids = sorted(set(media_ids))
+        rows_of = {m: [self.row[f] for f in self.frames[m]] if self.frames is not None else [self.row[m]] for m in ids}
+        rows = np.unique(np.fromiter((r for rs in rows_of.values() for r in rs), dtype=np.int64))
+        bad_rows: set[int] = set()
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            ok = np.isfinite(np.asarray(self.matrix[part], dtype=np.float32)).all(axis=1)
+            bad_rows.update(int(r) for r in part[~ok])
+        bad = []
+        for m, rs in rows_of.items():
+            first = next((r for r in rs if r in bad_rows), None) if bad_rows else None
+            if first is not None:
+                bad.append((m, first))
+        return bad
 
     def get(self, media_id: str, max_frames: int = 64) -> np.ndarray:
         if self.frames is None:

@@ -34,3 +34,30 @@ def test_resume_from_a_non_checkpoint_exits_3(toy_corpus, tiny_bert_dir, tmp_pat
     last = err.rstrip("\n").splitlines()[-1]  # (transformers' weight-loading bar may come first)
     assert last.startswith(f"error: {bad} is not a clcm-train checkpoint") and err.count("error:") == 1
     assert not (tmp_path / "out" / "checkpoint_last.pt").exists()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_features_are_named_before_training(toy_corpus, tiny_bert_dir, tmp_path, capsys, bad):
+    import numpy as np
+
+    feats = np.load(toy_corpus["features"])
+    feats[3, 5] = bad  # media tr3
+    feats[40, 0] = bad  # media tr40
+    path = tmp_path / "feats.npy"
+    np.save(path, feats)
+    (tmp_path / "feats.ids.txt").write_text(toy_corpus["features"].with_suffix(".ids.txt").read_text())
+    code, err = _train(toy_corpus, tiny_bert_dir, tmp_path / "out", capsys, features=path)
+    assert code == EXIT_INPUT
+    assert "2 media id(s) of the training pairs" in err and "NaN or infinite" in err
+    assert "tr3 (row 3)" in err and "tr40 (row 40)" in err
+    assert not (tmp_path / "out" / "steps.csv").exists()  # no training step ran
+
+
+def test_training_shards_without_rows(toy_corpus, tiny_bert_dir, tmp_path, capsys):
+    from clcm.schemas.io import write_rows
+    from clcm.schemas.tables import PAIR_SCHEMA
+
+    empty = tmp_path / "empty"
+    write_rows([], empty / "pairs-00000-of-00001.parquet", PAIR_SCHEMA)
+    code, err = _train({**toy_corpus, "shards": empty}, tiny_bert_dir, tmp_path / "out", capsys)
+    assert code == EXIT_INPUT and f"error: {empty}: the shards hold no rows" in err
