@@ -169,3 +169,19 @@ def test_ct2_cache_dir_from_revision_stays_in_the_cache(tmp_path: Path, monkeypa
     preflight(spec)
     (out,) = converted
     assert out.resolve().parent == (root / "clcm" / "ct2").resolve()  # '/' in a revision became '--'
+
+
+def test_filter_plots_of_score_columns_named_like_paths_stay_inside(tmp_path: Path, caplog) -> None:
+    """Score column names come from the scored shards: a plot is never written outside the output directory."""
+    import numpy as np
+
+    from clcm.filtering.report import write_plots
+
+    out = tmp_path / "a" / "out"
+    out.mkdir(parents=True)
+    scores = {"score_copy": np.array([0.1, 0.9]), "score_/../../../evil": np.array([0.2, 0.3])}
+    names = write_plots(out, scores, {}, {"kept": 1, "dropped": {"copy": 1}, "scored": 2})
+    assert names == ["hist_score_copy.png", "reasons.png"]
+    assert sorted(p.name for p in tmp_path.rglob("*.png")) == ["hist_score_copy.png", "reasons.png"]
+    assert all(p.parent == out for p in tmp_path.rglob("*.png"))
+    assert "not a safe file name" in caplog.text
