@@ -185,3 +185,11 @@ def test_filter_plots_of_score_columns_named_like_paths_stay_inside(tmp_path: Pa
     assert sorted(p.name for p in tmp_path.rglob("*.png")) == ["hist_score_copy.png", "reasons.png"]
     assert all(p.parent == out for p in tmp_path.rglob("*.png"))
     assert "not a safe file name" in caplog.text
+
+
+def test_a_checkpoint_with_a_foreign_context_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "c.pt"
+    checkpoint.save(path, {"objective": "baseline", "context": {"text_model": "x", "visual_dim": 4, "evil": 1},
+                           "config": {}, "model": {}, "epoch": 1})  # fmt: skip
+    with pytest.raises(InputError, match="context does not fit"):
+        checkpoint.rebuild(checkpoint.load(path), torch.device("cpu"))

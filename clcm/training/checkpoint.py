@@ -107,7 +107,11 @@ def rebuild(ckpt: dict[str, Any], device: torch.device) -> Objective:
     c = dict(ckpt["context"])
     if c.get("trainable_layers") is not None:
         c["trainable_layers"] = tuple(c["trainable_layers"])
-    objective = build_objective(ckpt["objective"], BuildContext(**c))
+    try:
+        context = BuildContext(**c)
+    except TypeError as exc:  # keys this clcm does not know: not one of its checkpoints
+        raise InputError(f"checkpoint context does not fit this clcm-train: {exc}") from exc
+    objective = build_objective(ckpt["objective"], context)
     try:
         objective.load_state_dict(ckpt["model"])
     except RuntimeError as exc:
