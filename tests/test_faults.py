@@ -99,7 +99,7 @@ def test_truncated_gzip_is_an_input_error(tmp_path: Path, capsys: pytest.Capture
     code, err = _cli(["import", m30k, "--format", "multi30k", "--out", tmp_path / "out"], capsys)
     assert code == EXIT_INPUT
     assert "train.en.gz" in err and "end-of-stream" in err
-    assert not list((tmp_path / "out").glob("*.parquet")) if (tmp_path / "out").exists() else True
+    assert not list((tmp_path / "out").rglob("*.parquet")) if (tmp_path / "out").exists() else True
 
 
 def test_unreadable_inputs_are_input_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -46,7 +46,7 @@ def import_cmd(
 
 
 def export_cmd(
-    input_dir: Annotated[Path, typer.Argument(help="Directory of captions-*/pairs-* Parquet shards.")],
+    input_dir: Annotated[Path, typer.Argument(help="Stage dir (captions/, pairs/, kept/ or scored/) or shard dir.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="nrccr | jsonl")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
     collection: Annotated[
@@ -65,7 +65,7 @@ def export_cmd(
 
 
 def inspect_cmd(
-    path: Annotated[Path, typer.Argument(help="A Parquet file or an output directory.")],
+    path: Annotated[Path, typer.Argument(help="A Parquet file, a stage directory or a shard directory.")],
     rows: Annotated[int, typer.Option("--rows", "-n", help="Sample rows to show per table.")] = 5,
 ) -> None:
     """Show a table's schema, row count, manifest counts and a few rows."""

@@ -34,8 +34,8 @@ def _rules(values: list[str]) -> dict[str, float | None]:
 
 def score_cmd(
     ctx: typer.Context,
-    inputs: Annotated[str, typer.Option("--input", "-i", help="Pair shard file or directory (pairs-*.parquet).")],
-    out: Annotated[str, typer.Option("--out", "-o", help="Output directory (scored-*.parquet, models, manifest).")],
+    inputs: Annotated[str, typer.Option("--input", "-i", help="Stage dir (its pairs/), shard dir, file or glob.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output directory (scored/, models/, manifest).")],
     scorers: Annotated[
         list[str] | None, typer.Option("--scorer", "-s", help="Scorer(s) to run, repeat or comma-separate.")
     ] = None,
@@ -72,8 +72,8 @@ def score_cmd(
 
 
 def filter_cmd(
-    scored: Annotated[str, typer.Option("--input", "-i", help="Directory of scored-*.parquet (from score).")],
-    out: Annotated[str, typer.Option("--out", "-o", help="Output directory (kept-*, dropped-*, report, plots).")],
+    scored: Annotated[str, typer.Option("--input", "-i", help="Score output dir (its scored/), file or glob.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output directory (kept/, dropped/, report, plots).")],
     threshold: Annotated[
         float | None,
         typer.Option(

@@ -60,7 +60,7 @@ def _key_values(items: list[str] | None, flag: str) -> dict[str, Any]:
 @app.command("train")
 def train_cmd(
     config: Annotated[Path | None, typer.Option(help="YAML config; flags override its keys.")] = None,
-    shards: Annotated[str | None, typer.Option(help="Train pair shards (Parquet file or directory).")] = None,
+    shards: Annotated[str | None, typer.Option(help="Train pairs: stage dir, shard dir or file.")] = None,
     features: Annotated[
         str | None, typer.Option(help="Visual features: .npy[:ids.txt], BigFile dir, .parquet.")
     ] = None,

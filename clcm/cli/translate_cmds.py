@@ -24,8 +24,8 @@ def _langs(values: list[str]) -> tuple[str, ...]:
 
 def translate_cmd(
     ctx: typer.Context,
-    inputs: Annotated[list[str], typer.Option("--input", "-i", help="Caption Parquet file, shard dir or glob.")],
-    out: Annotated[str, typer.Option("--out", "-o", help="Output directory (pairs-*.parquet, rejects, manifest).")],
+    inputs: Annotated[list[str], typer.Option("--input", "-i", help="Stage dir (captions/), shard dir, file, glob.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output directory (pairs/, rejects/, manifest).")],
     langs: Annotated[list[str], typer.Option("--lang", "-l", help="Target language(s), repeat or comma-separate.")],
     src_lang: Annotated[str, typer.Option(help="Language of the captions to translate.")] = "en",
     model: Annotated[str | None, typer.Option(help="MT model: hub id or local dir (default: per pair).")] = None,

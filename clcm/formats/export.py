@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from clcm.errors import InputError, OutputError, UsageError
 from clcm.formats import nrccr
 from clcm.schemas import (
@@ -36,7 +38,7 @@ from clcm.schemas import (
     PAIR_SCHEMA,
     Manifest,
     iter_batches,
-    parquet_files,
+    layout,
     write_manifest,
     write_text_atomic,
 )
@@ -57,7 +59,8 @@ class ExportConfig:
 
     Args:
         format: nrccr or jsonl.
-        input: a directory of ``captions-*.parquet`` / ``pairs-*.parquet`` shards (an import or translate output).
+        input: a stage directory (import, translate, score or filter output: its ``captions/`` and its ``pairs/``,
+            ``kept/`` or ``scored/`` shards) or a directory of caption or pair shards.
         out: output directory.
         collection: NRCCR collection name used in file names (default: the rows' single ``dataset`` value).
     """
@@ -79,20 +82,40 @@ class ExportResult:
     counts: dict[str, Any]
 
 
-def _rows(path: Path, prefix: str, schema: Any) -> Iterator[dict[str, Any]]:
+def _rows(files: list[str], schema: Any) -> Iterator[dict[str, Any]]:
+    for f in files:
+        try:
+            for batch in iter_batches(f, columns=schema.names):
+                yield from batch.to_pylist()
+        except (SchemaError, OSError, ValueError) as exc:
+            raise InputError(f"cannot read {f}: {exc}") from exc
+
+
+def _table_of(path: str) -> str | None:
+    """``captions`` or ``pairs`` (scored pairs are pairs) by the file's schema; None for anything else."""
     try:
-        for batch in iter_batches(path, columns=schema.names, prefix=prefix):
-            yield from batch.to_pylist()
-    except (SchemaError, OSError, ValueError) as exc:
-        raise InputError(f"cannot read {prefix} shards in {path}: {exc}") from exc
+        schema = pq.read_schema(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
+    if all(n in schema.names for n in CAPTION_SCHEMA.names):
+        return "captions"
+    return "pairs" if all(n in schema.names for n in PAIR_SCHEMA.names) else None
 
 
-def _tables(path: Path) -> dict[str, Path]:
+def _tables(path: Path) -> dict[str, list[str]]:
+    """The caption and pair shards of ``path`` (a folder of users' own shards is sorted by schema)."""
     if not path.is_dir():
         raise InputError(f"export input must be a directory of shards: {path}")
-    found = {p: path for p in ("captions", "pairs") if parquet_files(path, f"{p}-")}
+    found = {}
+    for name, groups in (("captions", layout.CAPTION_INPUTS), ("pairs", layout.PAIR_INPUTS)):
+        try:
+            files = layout.input_files(str(path), groups)
+        except InputError:
+            continue
+        if files := [f for f in files if _table_of(f) == name]:
+            found[name] = files
     if not found:
-        raise InputError(f"no captions-*.parquet or pairs-*.parquet shards in {path}")
+        raise InputError(f"no caption or pair shards in {path} (captions/, pairs/, kept/ or scored/)")
     return found
 
 
@@ -166,13 +189,13 @@ def _nrccr_lines(row: dict[str, Any], table: str, skipped: Counter[str]) -> list
     return lines
 
 
-def _export_nrccr(tables: dict[str, Path], config: ExportConfig, skipped: Counter[str]) -> tuple[int, int, dict]:
+def _export_nrccr(tables: dict[str, list[str]], config: ExportConfig, skipped: Counter[str]) -> tuple[int, int, dict]:
     w = _NrccrWriter(config.collection)
     read = kept = 0
     for table, schema, ident in (("captions", CAPTION_SCHEMA, "caption_id"), ("pairs", PAIR_SCHEMA, "pair_id")):
         if table not in tables:
             continue
-        for row in _rows(tables[table], f"{table}-", schema):
+        for row in _rows(tables[table], schema):
             read += 1
             lines = _nrccr_lines(row, table, skipped)
             if lines is None:
@@ -195,14 +218,14 @@ def _export_nrccr(tables: dict[str, Path], config: ExportConfig, skipped: Counte
     return read, kept, files
 
 
-def _export_jsonl(tables: dict[str, Path], config: ExportConfig) -> tuple[int, int, dict]:
+def _export_jsonl(tables: dict[str, list[str]], config: ExportConfig) -> tuple[int, int, dict]:
     out = Path(config.out)
     read = 0
     files = {}
     for name, schema in (("captions", CAPTION_SCHEMA), ("pairs", PAIR_SCHEMA)):
         if name not in tables:
             continue
-        lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in _rows(tables[name], f"{name}-", schema)]
+        lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in _rows(tables[name], schema)]
         write_text_atomic(inside(out, f"{name}.jsonl"), "".join(lines))
         files[f"{name}.jsonl"] = len(lines)
         read += len(lines)
@@ -231,7 +254,7 @@ def run_export(config: ExportConfig) -> ExportResult:
         command="export",
         config=asdict(config),
         counts=counts,
-        inputs=[{"path": str(p)} for t, d in tables.items() for p in parquet_files(d, f"{t}-")],
+        inputs=[{"path": f} for files in tables.values() for f in files],
         extra={"files": files},
     )
     write_manifest(out, manifest, empty_input_ok=True)  # empty input: e.g. a filter kept nothing (its warning)

@@ -1,11 +1,11 @@
 """`clcm-data import`: read one input format, validate every record, write caption/pair/reject shards + manifest.
 
-Output directory layout::
+Output directory layout (see :mod:`clcm.schemas.layout`)::
 
-    captions-NNNNN-of-MMMMM.parquet   CAPTION_SCHEMA (when any caption was kept)
-    pairs-NNNNN-of-MMMMM.parquet      PAIR_SCHEMA (when the input held translations)
-    rejects-NNNNN-of-MMMMM.parquet    REJECT_SCHEMA, stage "import" (always; possibly empty)
-    _manifest.json                    counts (read, kept, rejected per reason, rows per table), inputs, config
+    captions/captions-NNNNN-of-MMMMM.parquet   CAPTION_SCHEMA (when any caption was kept)
+    pairs/pairs-NNNNN-of-MMMMM.parquet         PAIR_SCHEMA (when the input held translations)
+    rejects/rejects-NNNNN-of-MMMMM.parquet     REJECT_SCHEMA, stage "import" (always; possibly empty)
+    _manifest.json                             counts (read, kept, rejected per reason, rows per table), inputs
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from clcm.schemas import (
     write_manifest,
     write_sharded,
 )
+from clcm.schemas.layout import kind_dir, shard_record_name
 
 FORMATS = ("multi30k", "nrccr", "jsonl", "tsv", "parquet")
 TABLES = (("captions", CAPTION_SCHEMA), ("pairs", PAIR_SCHEMA), ("rejects", REJECT_SCHEMA))
@@ -90,7 +91,8 @@ class ImportResult:
 
 
 def _own_outputs(out: Path) -> list[Path]:
-    names = [f"{name}-*.parquet" for name, _ in TABLES]
+    """Shards and manifest of an earlier import (also the flat ``<table>-*.parquet`` of earlier versions)."""
+    names = [f"{d}{name}-*.parquet" for name, _ in TABLES for d in ("", f"{name}/")]
     return sorted({p for pattern in names for p in out.glob(pattern)} | set(out.glob(MANIFEST_NAME)))
 
 
@@ -105,6 +107,9 @@ def prepare_out(out: Path, overwrite: bool) -> None:
         out.mkdir(parents=True, exist_ok=True)
         for p in old:
             p.unlink()
+        for name, _ in TABLES:  # a table this import does not write must not linger as an empty directory
+            if (out / name).is_dir() and not any((out / name).iterdir()):
+                (out / name).rmdir()
     except OSError as exc:
         raise OutputError(f"cannot write to {out}: {exc}") from exc
 
@@ -134,8 +139,8 @@ def run_import(config: ImportConfig) -> ImportResult:
     for name, schema in TABLES:
         rows = getattr(sink, name)
         if rows or name == "rejects":
-            for rec in write_sharded(rows, out, name, schema, config.rows_per_shard):
-                shards.append({**rec, "table": name})
+            for rec in write_sharded(rows, kind_dir(out, name), name, schema, config.rows_per_shard):
+                shards.append({**rec, "name": shard_record_name(name, rec["name"]), "table": name})
     manifest = Manifest(
         command="import",
         config=asdict(config),

@@ -13,28 +13,36 @@ from rich.console import RenderableType
 from rich.table import Table
 
 from clcm.errors import InputError
-from clcm.schemas import MANIFEST_NAME, parquet_files, read_manifest
+from clcm.schemas import MANIFEST_NAME, layout, read_manifest
 
 SAMPLE_CELL_CHARS = 200
 
 
 @dataclass
 class TableInfo:
-    """One logical table (all shards with the same ``table`` metadata) of a file or directory."""
+    """One logical table of a file or directory: a kind directory's shards (``pairs/``), or flat shards with the
+    same ``table`` metadata."""
 
     name: str
     schema_version: str
     rows: int = 0
     files: list[Path] = field(default_factory=list)
     schema: pa.Schema | None = None
+    table: str = ""  # the schema's ``table`` metadata (``scored_pairs`` for kept/ and dropped/)
+
+
+def _parquet_groups(path: Path) -> dict[str, list[Path]]:
+    if path.is_file():
+        return {"": [path]}
+    return {kind: [Path(f) for f in files] for kind, files in layout.stage_shards(str(path)).items()}
 
 
 def describe(path: str | Path) -> tuple[list[TableInfo], dict[str, Any] | None]:
-    """The tables under ``path`` (a Parquet file or a shard directory) and its manifest (as a dict), if any."""
+    """The tables under ``path`` (a Parquet file, a stage or a shard directory) and its manifest, if any."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"no such file or directory: {path}")
-    files = parquet_files(path)
+    groups = _parquet_groups(path)
     manifest = None
     mpath = path / MANIFEST_NAME if path.is_dir() else None
     if mpath is not None and mpath.is_file():
@@ -42,21 +50,39 @@ def describe(path: str | Path) -> tuple[list[TableInfo], dict[str, Any] | None]:
             manifest = read_manifest(mpath).__dict__
         except ValueError as exc:  # includes JSONDecodeError
             raise InputError(f"{mpath}: not a valid manifest: {exc}") from exc
-    if not files and manifest is None:
+    if not groups and manifest is None:
         raise InputError(f"no Parquet files and no {MANIFEST_NAME} in {path}")
     tables: dict[str, TableInfo] = {}
-    for f in files:
-        try:
-            meta = pq.read_metadata(f)
-            schema = meta.schema.to_arrow_schema()
-        except (OSError, pa.ArrowException) as exc:
-            raise InputError(f"cannot read Parquet {f}: {exc}") from exc
-        md = schema.metadata or {}
-        name = md.get(b"table", f.name.split("-")[0].encode()).decode()
-        info = tables.setdefault(name, TableInfo(name, md.get(b"schema_version", b"missing").decode(), schema=schema))
-        info.rows += meta.num_rows
-        info.files.append(f)
+    for kind, files in groups.items():
+        for f in files:
+            try:
+                meta = pq.read_metadata(f)
+                schema = meta.schema.to_arrow_schema()
+            except (OSError, pa.ArrowException) as exc:
+                raise InputError(f"cannot read Parquet {f}: {exc}") from exc
+            md = schema.metadata or {}
+            table = md.get(b"table", f.name.split("-")[0].encode()).decode()
+            version = md.get(b"schema_version", b"missing").decode()
+            info = tables.setdefault(kind or table, TableInfo(kind or table, version, schema=schema, table=table))
+            info.rows += meta.num_rows
+            info.files.append(f)
     return list(tables.values()), manifest
+
+
+def manifest_mismatches(path: str | Path, tables: list[TableInfo], manifest: dict[str, Any]) -> list[str]:
+    """Where the shards on disk and the manifest's shard list disagree (missing, unlisted, other row counts)."""
+    root = Path(path)
+    if not root.is_dir() or not manifest.get("shards"):
+        return []
+    on_disk = {f.relative_to(root).as_posix(): f for info in tables for f in info.files}
+    listed = {s["name"]: s for s in manifest["shards"]}
+    problems = [f"{name}: in the manifest, not on disk" for name in sorted(set(listed) - set(on_disk))]
+    problems += [f"{name}: on disk, not in the manifest" for name in sorted(set(on_disk) - set(listed))]
+    for name in sorted(set(listed) & set(on_disk)):
+        rows = pq.read_metadata(on_disk[name]).num_rows
+        if "rows" in listed[name] and listed[name]["rows"] != rows:
+            problems.append(f"{name}: {rows} rows on disk, the manifest says {listed[name]['rows']}")
+    return problems
 
 
 def sample_rows(info: TableInfo, n: int) -> list[dict[str, Any]]:
@@ -102,9 +128,16 @@ def render_inspect(path: str | Path, n: int = 5) -> Iterator[RenderableType]:
         )
         if manifest.get("counts"):
             yield counts_table(manifest["counts"], title="manifest counts")
+        for problem in manifest_mismatches(path, tables, manifest):
+            yield f"[bold red]manifest mismatch[/bold red]: {problem}"
+    models = Path(path) / layout.MODELS
+    if models.is_dir():
+        names = sorted(p.name for p in models.iterdir() if not p.name.startswith("."))
+        yield f"[bold]{layout.MODELS}/[/bold]: {', '.join(names)}"
     for info in tables:
+        table = f" ({info.table})" if info.table and info.table != info.name else ""
         yield (
-            f"[bold]{info.name}[/bold]: schema_version {info.schema_version}, "
+            f"[bold]{info.name}[/bold]{table}: schema_version {info.schema_version}, "
             f"{info.rows:,} rows in {len(info.files)} file(s)"
         )
         if n > 0 and info.rows:

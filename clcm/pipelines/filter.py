@@ -1,8 +1,8 @@
 """Filter stage: re-threshold persisted scores (never re-scores) into kept / dropped shards, a report and plots.
 
-Flow: read ``scored-*`` shards (Arrow, column-wise) -> :func:`clcm.filtering.selection.select` over the whole
-corpus (keep-fraction and per-media rules are global decisions) -> for every input shard, a ``kept-*`` and a
-``dropped-*`` shard with ``keep``, ``reject_reason`` and ``nrf_selected`` set -> ``report.json``, PNG plots and
+Flow: read ``scored/`` shards (Arrow, column-wise) -> :func:`clcm.filtering.selection.select` over the whole
+corpus (keep-fraction and per-media rules are global decisions) -> for every input shard, a ``kept/kept-*`` and a
+``dropped/dropped-*`` shard with ``keep``, ``reject_reason`` and ``nrf_selected`` set -> ``report.json``, PNG plots and
 ``_manifest.json`` (``scored == kept + sum(dropped)``). This stage is a single pass of vectorised Arrow/numpy work
 and needs no Beam. An empty kept set is a logged warning (exit code 0), not an error: the dropped shards and the
 report say why every pair went.
@@ -22,8 +22,8 @@ import pyarrow as pa
 from clcm.errors import InputError, OutputError, UsageError
 from clcm.filtering.report import build_report, write_plots, write_report
 from clcm.filtering.selection import SelectionConfig, select
-from clcm.schemas import Manifest, input_record, shard_name, write_manifest
-from clcm.schemas.io import SchemaError, parquet_files, read_table, write_table
+from clcm.schemas import Manifest, input_record, layout, write_manifest
+from clcm.schemas.io import SchemaError, read_table, write_table
 from clcm.schemas.tables import score_column, score_names_of, scored_pair_schema
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,8 @@ class FilterConfig:
     """Settings of ``clcm-data filter``.
 
     Args:
-        scored: directory of ``scored-*`` shards written by ``clcm-data score`` (or one scored file).
+        scored: the ``clcm-data score`` output directory (its ``scored/`` shards), a shard directory, a scored
+            file or a glob.
         out_dir: output directory.
         selection: the selection rules.
         plots: write the PNG plots.
@@ -46,14 +47,15 @@ class FilterConfig:
     plots: bool = True
 
 
-def _read_scored(path: str) -> tuple[list[pa.Table], list[str]]:
-    p = Path(path)
+def _scored_files(path: str) -> list[str]:
     try:
-        files = parquet_files(p, prefix="scored") if p.is_dir() else parquet_files(p)
-    except FileNotFoundError as exc:
-        raise InputError(str(exc)) from exc
-    if not files:
-        raise InputError(f"no scored shards (scored-*.parquet) in {path}; run `clcm-data score` first")
+        return layout.input_files(path, layout.SCORED_INPUTS, what="scored shards")
+    except InputError as exc:
+        raise InputError(f"{exc}; run `clcm-data score` first") from None
+
+
+def _read_scored(path: str) -> tuple[list[pa.Table], list[str]]:
+    files = _scored_files(path)
     tables = []
     names: list[str] | None = None
     for f in files:
@@ -115,8 +117,9 @@ def run(config: FilterConfig) -> Manifest:
 
     schema = tables[0].schema
     shards, offset = [], 0
-    for stale in [*out.glob("kept-*.parquet"), *out.glob("dropped-*.parquet")]:
-        stale.unlink()
+    for kind in (layout.KEPT, layout.DROPPED):  # a re-run must not mix old shards in
+        for stale in Path(layout.kind_dir(out, kind)).glob(f"{kind}-*.parquet"):
+            stale.unlink()
     for i, t in enumerate(tables):
         rows = slice(offset, offset + t.num_rows)
         offset += t.num_rows
@@ -126,9 +129,9 @@ def run(config: FilterConfig) -> Manifest:
                          pa.array(sel.reason[rows], pa.string()))  # fmt: skip
         t = t.set_column(t.schema.get_field_index("nrf_selected"), "nrf_selected",
                          pa.array(sel.nrf_selected[rows], pa.bool_()))  # fmt: skip
-        for prefix, mask in (("kept", keep), ("dropped", ~keep)):
-            rec = write_table(t.filter(pa.array(mask)), out / shard_name(prefix, i, len(tables)), schema)
-            shards.append(rec | {"table": f"scored_pairs/{prefix}"})
+        for kind, mask in ((layout.KEPT, keep), (layout.DROPPED, ~keep)):
+            rec = write_table(t.filter(pa.array(mask)), layout.shard_path(out, kind, i, len(tables)), schema)
+            shards.append(rec | {"name": layout.shard_record_name(kind, rec["name"]), "table": f"scored_pairs/{kind}"})
 
     thresholds = {score_column(k): v for k, v in sel.rule_thresholds.items()}
     if sel_cfg.threshold is not None:
@@ -153,9 +156,7 @@ def run(config: FilterConfig) -> Manifest:
             "dropped": report["dropped"],
             "nrf_selected": report["nrf_selected"],
         },  # fmt: skip
-        inputs=[input_record(f) for f in sorted(Path(config.scored).glob("scored-*.parquet"))]
-        if Path(config.scored).is_dir()
-        else [input_record(config.scored)],
+        inputs=[input_record(f) for f in _scored_files(config.scored)],
         shards=shards,
         timings={"filter": round(time.perf_counter() - start, 3)},
         extra={"report": "report.json", "plots": plots, "keep_rate": report["keep_rate"]},

@@ -11,17 +11,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clcm.errors import UsageError
+from clcm.errors import InputError, UsageError
 from clcm.pipelines.run_config import build_dataclass
-from clcm.schemas import check_lang
-from clcm.schemas.io import file_sha256, parquet_files
+from clcm.schemas import check_lang, layout
+from clcm.schemas.io import file_sha256
 
 
 @dataclass(frozen=True)
@@ -130,31 +129,15 @@ class TranslateStage(Stage):
         from clcm.pipelines.translate_run import run
 
         up = _require_upstream(ctx, self.name)
-        if not parquet_files(up.out, "captions-"):
-            raise UsageError(f"nothing to translate: {up.out} holds no caption shards")
-        config = dataclasses.replace(config, inputs=tuple(str(p) for p in parquet_files(up.out, "captions-")))
-        run(config, ctx.beam_args)
-
-
-def link_shards(src_dir: Path, prefix: str, staging: Path, as_prefix: str) -> Path:
-    """Hard-link (or copy) ``src_dir``'s ``{prefix}*`` shards into a fresh ``staging`` dir as ``{as_prefix}NNNNN``.
-
-    Some stage readers take "every Parquet file of a directory"; staging hands them exactly the right shards.
-    """
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    for i, shard in enumerate(parquet_files(src_dir, prefix)):
-        target = staging / f"{as_prefix}{i:05d}.parquet"
         try:
-            os.link(shard, target)
-        except OSError:
-            shutil.copyfile(shard, target)
-    return staging
+            files = layout.input_files(str(up.out), layout.CAPTION_INPUTS, what="caption shards")
+        except InputError:
+            raise UsageError(f"nothing to translate: {up.out} holds no caption shards") from None
+        run(dataclasses.replace(config, inputs=tuple(files)), ctx.beam_args)
 
 
 class ScoreStage(Stage):
-    """Score the translate stage's pair shards (its ``pairs-*``, not its rejects)."""
+    """Score the translate stage's pair shards (its ``pairs/``, not its ``rejects/``; see schemas/layout.py)."""
 
     name = "score"
 
@@ -175,9 +158,7 @@ class ScoreStage(Stage):
     def execute(self, config: Any, ctx: StageContext) -> None:
         from clcm.pipelines.score import run
 
-        up = _require_upstream(ctx, self.name)
-        staging = link_shards(up.out, "pairs-", ctx.run_dir / ".staging" / self.name, "pairs-")
-        run(dataclasses.replace(config, inputs=str(staging)), ctx.beam_args)
+        run(config, ctx.beam_args)
 
 
 class FilterStage(Stage):
@@ -196,7 +177,7 @@ class FilterStage(Stage):
 
 
 class ExportStage(Stage):
-    """Export the last stage's rows; filter output (``kept-*``) is staged as ``pairs-*`` for the exporter."""
+    """Export the last stage's rows (a filter stage's ``kept/``, a score stage's ``scored/``: see layout.py)."""
 
     name = "export"
 
@@ -209,11 +190,6 @@ class ExportStage(Stage):
     def execute(self, config: Any, ctx: StageContext) -> None:
         from clcm.formats.export import run_export
 
-        up = _require_upstream(ctx, self.name)
-        if up.name in ("score", "filter"):  # scored rows are pair rows plus scores
-            prefix = "kept-" if up.name == "filter" else "scored-"
-            staging = link_shards(up.out, prefix, ctx.run_dir / ".staging" / self.name, "pairs-")
-            config = dataclasses.replace(config, input=str(staging))
         run_export(config)
 
 

@@ -4,12 +4,12 @@ Flow:
 1. preflight (driver): one streaming pass over the pair shards' text columns (memory bounded by two seeded
    samples, not the corpus) finds which scorers have inputs (others are skipped with a logged note); fit the
    IBM-1 lexical model and the target n-gram LMs on the corpus (up to ``lexical_fit_pairs``) and train the
-   combiner on synthetic noise made from a sample of it; all are saved into the output directory
+   combiner on synthetic noise made from a sample of it; all are saved into the output's ``models/`` directory
    (``lexical_model.npz``, ``fluency_model.npz``, ``combiner.json``) (cross-fitted: every pair is scored by an
    IBM-1 model that never saw its source and an LM that never saw its target, see CrossFitLexical/CrossFitFluency);
 2. Beam: shard files -> ``ReadPairBatches`` (record batches of ``batch_size`` rows: elements are batches, not
    rows) -> ``ScoreBatches`` (each worker builds the scorers once in ``setup``, like a RunInference model handler,
-   and loads the saved models) -> ``WriteShards`` (deterministic ``scored-*`` shards keyed by ``pair_id``);
+   and loads the saved models) -> ``WriteShards`` (deterministic ``scored/scored-*`` shards keyed by ``pair_id``);
 3. the manifest (counts, shards, scorers, skipped scorers, combiner summary).
 """
 
@@ -35,8 +35,8 @@ from clcm.filtering.scoring import ScorerSpec, plan_scorers, score_batch, train_
 from clcm.filtering.synthetic_noise import Pair
 from clcm.pipelines.options import default_runner, make_pipeline_options, runner_name
 from clcm.pipelines.sinks import WriteShards
-from clcm.schemas import AccountingError, Manifest, input_record, write_manifest
-from clcm.schemas.io import SchemaError, check_schema_version, parquet_files
+from clcm.schemas import AccountingError, Manifest, input_record, layout, write_manifest
+from clcm.schemas.io import SchemaError, check_schema_version
 from clcm.schemas.tables import PAIR_SCHEMA, score_column, scored_pair_schema
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,8 @@ class ScoreConfig:
     """Settings of ``clcm-data score``.
 
     Args:
-        inputs: a pair shard file or a directory of pair shards (``*.parquet``).
+        inputs: a stage directory (its ``pairs/``, else ``kept/``, else ``scored/`` shards), a shard directory, a
+            pair shard file or a glob (see :func:`clcm.schemas.layout.input_files`).
         out_dir: output directory.
         scorers: scorer names to run (default: all that need no pretrained model, plus the embedders if given).
         embedder: HF encoder id or directory for the embedding scorers (None: they are skipped).
@@ -82,22 +83,8 @@ class ScoreConfig:
     workers: int = 1
 
 
-# Shards that hold pair rows, by the stage that wrote them: translate/import, filter (kept), score.
-PAIR_SHARD_PREFIXES = ("pairs-", "kept-", "scored-")
-
-
 def _input_files(inputs: str) -> list[Path]:
-    try:
-        files = parquet_files(inputs)
-    except FileNotFoundError as exc:
-        raise InputError(str(exc)) from exc
-    if Path(inputs).is_dir():  # a translate/import/filter output dir also holds rejects or dropped shards
-        for prefix in PAIR_SHARD_PREFIXES:
-            if chosen := [f for f in files if f.name.startswith(prefix)]:
-                files = chosen
-                break
-    if not files:
-        raise InputError(f"no pair shards (*.parquet) in {inputs}")
+    files = [Path(f) for f in layout.input_files(inputs, layout.PAIR_INPUTS, what="pair shards")]
     for f in files:
         schema = pq.read_schema(f)
         try:
@@ -106,7 +93,7 @@ def _input_files(inputs: str) -> list[Path]:
             raise InputError(str(exc)) from exc
         missing = [n for n in PAIR_SCHEMA.names if n not in schema.names]
         if missing:
-            raise InputError(f"{f} is not a pair table (missing columns {missing}); score reads `pairs-*` shards")
+            raise InputError(f"{f} is not a pair table (missing columns {missing}); score reads pairs/")
     return files
 
 
@@ -213,6 +200,8 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create output directory {out}: {exc}") from exc
+    models = out / layout.MODELS
+    models.mkdir(exist_ok=True)
     fit_pairs, combiner_sample, available, n_read = _scan_corpus(files, config)
     unknown = [n for n in config.scorers if n not in SCORERS]
     if unknown:
@@ -226,15 +215,16 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
     n_fit = min(n_read, config.lexical_fit_pairs)
     if any(n in NEEDS_LEXICAL for n in names):
         model = CrossFitLexical.fit([s for s, _ in fit_pairs], [t for _, t in fit_pairs])
-        lexical_path = str(out / LEXICAL_FILE)
+        lexical_path = str(models / LEXICAL_FILE)
         model.save(lexical_path)
-        extra["lexical_model"] = {"file": LEXICAL_FILE, "fit_seconds": round(model.fit_seconds, 2), "fit_pairs": n_fit}
+        extra["lexical_model"] = {"file": layout.model_record_name(LEXICAL_FILE),
+                                  "fit_seconds": round(model.fit_seconds, 2), "fit_pairs": n_fit}  # fmt: skip
     if any(n in NEEDS_FLUENCY for n in names):
         fluency = CrossFitFluency.fit([t for _, t in fit_pairs])
-        fluency_path = str(out / FLUENCY_FILE)
+        fluency_path = str(models / FLUENCY_FILE)
         fluency.save(fluency_path)
-        extra["fluency_model"] = {"file": FLUENCY_FILE, "fit_seconds": round(fluency.fit_seconds, 2),
-                                  "fit_pairs": n_fit}  # fmt: skip
+        extra["fluency_model"] = {"file": layout.model_record_name(FLUENCY_FILE),
+                                  "fit_seconds": round(fluency.fit_seconds, 2), "fit_pairs": n_fit}  # fmt: skip
     del fit_pairs
     spec = ScorerSpec(tuple(names), lexical_model=lexical_path, fluency_model=fluency_path, embedder=config.embedder,
                       device=config.device)  # fmt: skip
@@ -244,14 +234,15 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
     combiner = train_combiner(
         spec.build(), combiner_sample, seed=config.seed, n_clean=config.combiner_pairs, corpus_pairs=n_read
     )
-    combiner.save(out / COMBINER_FILE)
-    extra["combiner"] = {"file": COMBINER_FILE, "kind": combiner.kind, **combiner.info}
+    combiner.save(models / COMBINER_FILE)
+    extra["combiner"] = {"file": layout.model_record_name(COMBINER_FILE), "kind": combiner.kind, **combiner.info}
     timings["combiner"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
     schema = scored_pair_schema(names)
     n_shards = config.num_shards or max(1, -(-n_read // ROWS_PER_SHARD))
-    for stale in out.glob(f"{SCORED_PREFIX}-*.parquet"):  # a re-run must not mix old shards in
+    scored_dir = Path(layout.kind_dir(out, SCORED_PREFIX))
+    for stale in scored_dir.glob(f"{SCORED_PREFIX}-*.parquet"):  # a re-run must not mix old shards in
         stale.unlink()
     options = make_pipeline_options(beam_args, workers=config.workers)
     with beam.Pipeline(runner=runner or default_runner(options), options=options) as p:
@@ -259,15 +250,16 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
             p
             | "ShardFiles" >> beam.Create([str(f) for f in files])
             | "ReadPairBatches" >> beam.ParDo(ReadPairBatches(config.batch_size))
-            | "ScoreBatches" >> beam.ParDo(ScoreBatches(spec, str(out / COMBINER_FILE)))
+            | "ScoreBatches" >> beam.ParDo(ScoreBatches(spec, str(models / COMBINER_FILE)))
             | "WriteScored" >> WriteShards(str(out), SCORED_PREFIX, schema, n_shards, key=lambda r: r["pair_id"])
         )
     timings["beam"] = time.perf_counter() - t2
 
     shards = []
-    for f in sorted(out.glob(f"{SCORED_PREFIX}-*.parquet")):
+    for f in sorted(scored_dir.glob(f"{SCORED_PREFIX}-*.parquet")):
         rec = input_record(f)
-        shards.append({"name": f.name, "rows": pq.ParquetFile(f).metadata.num_rows, "sha256": rec["sha256"],
+        shards.append({"name": layout.shard_record_name(SCORED_PREFIX, f.name),
+                       "rows": pq.ParquetFile(f).metadata.num_rows, "sha256": rec["sha256"],
                        "bytes": rec["bytes"], "table": "scored_pairs"})  # fmt: skip
     scored = sum(s["rows"] for s in shards)
     if scored != n_read:

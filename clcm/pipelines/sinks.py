@@ -14,11 +14,10 @@ from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
-import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 
 from clcm.pipelines.cache import write_bytes
-from clcm.schemas import SchemaError, shard_name, validate_table
+from clcm.schemas import SchemaError, layout, validate_table
+from clcm.schemas.io import write_parquet
 
 
 def shard_of(key: str, num_shards: int) -> int:
@@ -28,7 +27,7 @@ def shard_of(key: str, num_shards: int) -> int:
 
 def table_bytes(table: pa.Table, schema: pa.Schema) -> bytes:
     buf = io.BytesIO()
-    pq.write_table(table.replace_schema_metadata(schema.metadata), buf, compression="zstd")
+    write_parquet(table, buf, schema)
     return buf.getvalue()
 
 
@@ -46,9 +45,9 @@ def table_from_tuples(rows: Sequence[tuple], schema: pa.Schema) -> pa.Table:
 
 
 class _WriteShardDoFn(beam.DoFn):
-    def __init__(self, out_dir: str, prefix: str, schema: pa.Schema, num_shards: int) -> None:
+    def __init__(self, out_dir: str, kind: str, schema: pa.Schema, num_shards: int) -> None:
         self._out = out_dir
-        self._prefix = prefix
+        self._kind = kind
         self._schema = schema
         self._n = num_shards
 
@@ -59,31 +58,31 @@ class _WriteShardDoFn(beam.DoFn):
         del rows  # free each stage of the shard before the next one grows: rows -> table -> bytes
         data = table_bytes(table, self._schema)
         del table
-        path = FileSystems.join(self._out, shard_name(self._prefix, index, self._n))
+        path = layout.shard_path(self._out, self._kind, index, self._n)
         write_bytes(path, data)
         yield path
 
 
 class WriteShards(beam.PTransform):
-    """Write dict rows as ``{prefix}-NNNNN-of-MMMMM.parquet`` shards (every shard, even empty ones).
+    """Write dict rows as ``out_dir/{kind}/{kind}-NNNNN-of-MMMMM.parquet`` shards (every shard, even empty ones).
 
     Args:
-        out_dir: output directory (local path or FileSystems URL).
-        prefix: shard name prefix (``pairs``, ``rejects``).
+        out_dir: the stage's output directory (local path or FileSystems URL); see :mod:`clcm.schemas.layout`.
+        kind: the shard kind (``pairs``, ``rejects``, ``scored``).
         schema: the table schema; rows are validated against it.
         num_shards: number of shards.
         key: row -> string key; decides the shard (by hash) and the order within it.
     """
 
     def __init__(
-        self, out_dir: str, prefix: str, schema: pa.Schema, num_shards: int, key: Callable[[dict[str, Any]], str]
+        self, out_dir: str, kind: str, schema: pa.Schema, num_shards: int, key: Callable[[dict[str, Any]], str]
     ) -> None:
         super().__init__()
-        self._args = (out_dir, prefix, schema, num_shards)
+        self._args = (out_dir, kind, schema, num_shards)
         self._key = key
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
-        out_dir, prefix, schema, n = self._args
+        out_dir, kind, schema, n = self._args
         key, names = self._key, schema.names
 
         def slim(r: dict[str, Any]) -> tuple[int, tuple[str, tuple]]:
@@ -95,5 +94,5 @@ class WriteShards(beam.PTransform):
         return (
             {"rows": keyed, "ids": ids}
             | "GroupByShard" >> beam.CoGroupByKey()
-            | "WriteShard" >> beam.ParDo(_WriteShardDoFn(out_dir, prefix, schema, n))
+            | "WriteShard" >> beam.ParDo(_WriteShardDoFn(out_dir, kind, schema, n))
         )

@@ -12,37 +12,29 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from clcm.errors import InputError
-from clcm.schemas import CAPTION_SCHEMA, truncate_raw
+from clcm.schemas import CAPTION_SCHEMA, layout, truncate_raw
 
 SOURCE = "_source"  # extra keys carried with each row until it is written or rejected
 LINE = "_line"
 
 
+def beam_match(pattern: str) -> list[str]:
+    """The paths a glob pattern matches on any Beam filesystem (local, ``gs://``, ``s3://``, ...)."""
+    try:
+        return [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+    except Exception as exc:  # noqa: BLE001 - Beam raises BeamIOError and friends per filesystem
+        raise InputError(f"cannot list {pattern}: {exc}") from exc
+
+
 def caption_files(inputs: list[str]) -> list[str]:
-    """Expand inputs (files, glob patterns, directories of ``captions-*.parquet`` shards) into sorted paths.
+    """Expand inputs (files, glob patterns, stage or shard directories) into sorted caption shard paths.
+
+    Which files of a directory are captions is decided by :func:`clcm.schemas.layout.input_files`.
 
     Raises:
         InputError: an input matches nothing.
     """
-    files: list[str] = []
-    for inp in inputs:
-        if any(c in inp for c in "*?[") or inp.endswith(".parquet"):
-            patterns = [inp]
-        else:  # a directory: its caption shards (as `clcm-data import` names them), else every Parquet file
-            patterns = [FileSystems.join(inp.rstrip("/"), p) for p in ("captions-*.parquet", "*.parquet")]
-        found: list[str] = []
-        for pattern in patterns:
-            try:
-                metas = FileSystems.match([pattern])[0].metadata_list
-            except Exception as exc:  # noqa: BLE001 - Beam raises BeamIOError and friends per filesystem
-                raise InputError(f"cannot list captions at {inp}: {exc}") from exc
-            found = sorted(m.path for m in metas if not m.path.rsplit("/", 1)[-1].startswith((".", "_")))
-            if found:
-                break
-        if not found:
-            raise InputError(f"no caption Parquet files at {inp}")
-        files.extend(found)
-    return sorted(set(files))
+    return layout.input_files(inputs, layout.CAPTION_INPUTS, what="caption Parquet files", match=beam_match)
 
 
 def _open_parquet(path: str) -> pq.ParquetFile:

@@ -6,7 +6,7 @@ Flow (one Beam pipeline, any runner):
     -> GroupByText (normalised source text: each unique text is translated once)
     -> per target language: MT (cache lookup -> RunInference on misses -> cache store)
        -> distinct MT outputs -> BackTranslate (same cached path, reversed direction) -> join MT with BT
-    -> JoinCaptions (re-join every caption id to its text's translations) -> pairs-*.parquet + rejects-*.parquet
+    -> JoinCaptions (re-join every caption id to its text's translations) -> pairs/ + rejects/ shards
 
 Every caption ends in exactly one place: ``len(langs)`` pair rows, or one reject row with a reason. The launcher
 then writes ``_manifest.json`` from the files written (read, kept, rejected per reason) and Beam metrics (unique,

@@ -39,7 +39,7 @@ from clcm.schemas import (
     check_counts,
     check_not_empty,
     input_record,
-    shard_name,
+    layout,
 )
 from clcm.schemas.io import file_sha256
 from clcm.schemas.paths import inside
@@ -92,13 +92,14 @@ def _is_local(path: str) -> bool:
     return "://" not in path
 
 
-def _shards(out_dir: str, prefix: str, total: int) -> list[dict[str, Any]]:
+def _shards(out_dir: str, kind: str, total: int) -> list[dict[str, Any]]:
     records = []
     for i in range(total):
-        path = FileSystems.join(out_dir, shard_name(prefix, i, total))
+        path = layout.shard_path(out_dir, kind, i, total)
         with FileSystems.open(path) as fh:
             data = fh.read()
-        rec = {"name": path.rsplit("/", 1)[-1], "rows": pq.read_metadata(io.BytesIO(data)).num_rows, "table": prefix}
+        name = layout.shard_record_name(kind, layout.shard_name(kind, i, total))
+        rec = {"name": name, "rows": pq.read_metadata(io.BytesIO(data)).num_rows, "table": kind}
         rec["bytes"] = len(data)
         if _is_local(path):
             rec["sha256"] = file_sha256(path)
@@ -108,18 +109,19 @@ def _shards(out_dir: str, prefix: str, total: int) -> list[dict[str, Any]]:
 
 def _remove_stale(out_dir: str, keep: set[str]) -> None:
     """Delete pair/reject shards of an earlier run that this run did not write (e.g. another shard count)."""
-    for prefix in ("pairs", "rejects"):
+    for kind in ("pairs", "rejects"):
         try:
-            metas = FileSystems.match([FileSystems.join(out_dir, f"{prefix}-*.parquet")])[0].metadata_list
+            pattern = layout.join(layout.kind_dir(out_dir, kind), f"{kind}-*.parquet")
+            metas = FileSystems.match([pattern])[0].metadata_list
         except Exception:  # noqa: BLE001 - nothing to clean
             continue
-        stale = [m.path for m in metas if m.path.rsplit("/", 1)[-1] not in keep]
+        stale = [m.path for m in metas if layout.basename(m.path) not in keep]
         if stale:
             FileSystems.delete(stale)
 
 
 def _rejected(out_dir: str) -> Counter[str]:
-    path = FileSystems.join(out_dir, shard_name("rejects", 0, 1))
+    path = layout.shard_path(out_dir, "rejects", 0, 1)
     with FileSystems.open(path) as fh:
         table = pq.read_table(io.BytesIO(fh.read()), columns=["reason"])
     return Counter(table.column("reason").to_pylist())
@@ -157,7 +159,8 @@ def run(config: TranslateConfig, beam_args: list[str] | tuple[str, ...] = (), *,
     result.wait_until_finish()
     t2 = now()
 
-    names = {shard_name("pairs", i, num_shards) for i in range(num_shards)} | {shard_name("rejects", 0, 1)}
+    names = {layout.shard_name("pairs", i, num_shards) for i in range(num_shards)}
+    names.add(layout.shard_name("rejects", 0, 1))
     _remove_stale(config.out_dir, names)
     shards = _shards(config.out_dir, "pairs", num_shards) + _shards(config.out_dir, "rejects", 1)
     pairs = sum(s["rows"] for s in shards if s["table"] == "pairs")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from clcm.schemas import layout
 from clcm.schemas.ids import caption_id, pair_id, text_key
 from clcm.schemas.io import (
     SchemaError,
@@ -60,6 +61,7 @@ __all__ = [
     "config_hash",
     "input_record",
     "is_known_lang",
+    "layout",
     "iter_batches",
     "pair_id",
     "parquet_files",

@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from clcm.schemas.layout import KINDS, shard_name
 from clcm.schemas.paths import inside
 from clcm.schemas.tables import SCHEMA_VERSION
 
@@ -62,6 +63,19 @@ def _atomic_target(path: Path) -> tuple[int, str]:
     return fd, tmp
 
 
+def write_parquet(table: pa.Table, where: str | os.PathLike | Any, schema: pa.Schema) -> None:
+    """Write ``table`` with ``schema``'s metadata (zstd) to a path or file object.
+
+    An empty table is written without any row group: a 0-row row group makes readers such as Hugging Face
+    ``datasets`` fail ("BatchSize must be greater than 0"), while pyarrow, pandas and duckdb read both the same.
+    """
+    table = table.replace_schema_metadata(schema.metadata)
+    if table.num_rows:
+        pq.write_table(table, where, compression="zstd")
+    else:
+        pq.ParquetWriter(where, table.schema, compression="zstd").close()
+
+
 def write_table(table: pa.Table, path: str | os.PathLike, schema: pa.Schema) -> dict[str, Any]:
     """Write ``table`` (validated against ``schema``) to ``path`` atomically.
 
@@ -72,7 +86,7 @@ def write_table(table: pa.Table, path: str | os.PathLike, schema: pa.Schema) -> 
     fd, tmp = _atomic_target(path)
     os.close(fd)
     try:
-        pq.write_table(table.replace_schema_metadata(schema.metadata), tmp, compression="zstd")
+        write_parquet(table, tmp, schema)
         digest = file_sha256(tmp)
         os.replace(tmp, path)
     except BaseException:
@@ -110,13 +124,17 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 def parquet_files(path: str | os.PathLike, prefix: str = "") -> list[Path]:
     """The Parquet files of ``path``: the file itself, or a directory's ``{prefix}*.parquet`` files, sorted.
 
-    Hidden files (temp files of unfinished writes) are never returned.
+    A prefix naming a shard kind (``"rejects-"``) reads that kind's directory of a stage directory (``rejects/``,
+    see :mod:`clcm.schemas.layout`) when it has one. Hidden files (temp files of unfinished writes) are never
+    returned. Stage readers use :func:`clcm.schemas.layout.input_files`.
     """
     path = Path(path)
     if path.is_file():
         return [path]
     if not path.is_dir():
         raise FileNotFoundError(f"no such file or directory: {path}")
+    if prefix.rstrip("-") in KINDS and (path / prefix.rstrip("-")).is_dir():
+        path = path / prefix.rstrip("-")
     return sorted(p for p in path.glob(f"{prefix}*.parquet") if not p.name.startswith((".", "_")))
 
 
@@ -157,11 +175,6 @@ def iter_batches(
         pf = pq.ParquetFile(f)
         check_schema_version(pf.schema_arrow, f)
         yield from pf.iter_batches(batch_size=batch_size, columns=list(columns) if columns else None)
-
-
-def shard_name(prefix: str, index: int, total: int | None = None) -> str:
-    """Shard file name, e.g. ``pairs-00003-of-00008.parquet`` (or ``pairs-00003.parquet`` when total is unknown)."""
-    return f"{prefix}-{index:05d}-of-{total:05d}.parquet" if total is not None else f"{prefix}-{index:05d}.parquet"
 
 
 def write_sharded(

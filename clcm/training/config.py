@@ -17,7 +17,7 @@ T = TypeVar("T")
 class TrainConfig:
     """Everything ``clcm-train train`` needs. Defaults follow NRCCR's Multi30K scripts (methods.md §1.4, §1.6)."""
 
-    shards: str = ""  # train pair shards (PAIR_SCHEMA or scored pairs): a Parquet file or a directory
+    shards: str = ""  # train pairs: a stage dir (filter: kept/+dropped/, score, import), shard dir, file, glob
     features: str = ""  # visual features: comma-separated specs (.npy[:ids.txt], BigFile dir, .parquet)
     val: str | None = None  # validation queries (caption Parquet or pair shards); None = no validation
     val_split: str | None = None  # use only validation rows of this split; None = every row of `val`

@@ -18,7 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from clcm.errors import InputError
-from clcm.schemas.io import check_schema_version, parquet_files
+from clcm.schemas import layout
+from clcm.schemas.io import check_schema_version
 from clcm.training.config import COMMON_DEFAULTS, TrainConfig
 from clcm.training.features import FeatureStore
 
@@ -38,14 +39,10 @@ def strip_accents_lower(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFD", text.lower()) if unicodedata.category(c) != "Mn")
 
 
-def _read_columns(path: str, wanted: list[str]) -> tuple[pa.Table, list[str]]:
-    """Read ``wanted`` columns that exist from a Parquet file or shard directory; returns (table, table kind)."""
-    try:
-        files = parquet_files(path)
-    except FileNotFoundError as exc:
-        raise InputError(str(exc)) from exc
-    if not files:
-        raise InputError(f"no Parquet shards in {path}")
+def _read_columns(path: str, wanted: list[str], groups: layout.Groups) -> tuple[pa.Table, list[str]]:
+    """Read ``wanted`` columns that exist from a stage directory (its ``groups`` of kinds), a shard directory, a
+    Parquet file or a glob (see :func:`clcm.schemas.layout.input_files`); returns (table, table kinds)."""
+    files = layout.input_files(path, groups, what="Parquet shards")
     tables, kinds = [], []
     for f in files:
         pf = pq.ParquetFile(f)
@@ -89,7 +86,7 @@ def load_pairs(cfg: TrainConfig, extra_columns: tuple[str, ...] = ()) -> PairDat
     keep_column = COMMON_DEFAULTS["keep_column"] if cfg.keep_column == "auto" else cfg.keep_column  # unresolved cfg
     wanted = ["media_id", "split", "src_text", "tgt_lang", "tgt_text", "bt_text", "nrf_selected", "keep"]
     wanted += [c for c in [keep_column, cfg.weight_column, *cfg.min_score, *extra_columns] if c]
-    table, _ = _read_columns(cfg.shards, wanted)
+    table, _ = _read_columns(cfg.shards, wanted, layout.TRAIN_INPUTS)
     for col in ("media_id", "src_text", "tgt_text", "tgt_lang"):
         if col not in table.column_names:
             raise InputError(f"{cfg.shards}: not pair shards (column {col!r} missing)")
@@ -170,7 +167,7 @@ def load_queries(path: str, tgt_lang: str | None, split: str | None = None) -> Q
     """
     wanted = ["caption_id", "pair_id", "media_id", "caption_index", "lang", "origin", "text", "split"]
     wanted += ["src_lang", "src_text", "tgt_lang", "tgt_text", "bt_text", "tgt_origin"]
-    table, kinds = _read_columns(path, wanted)
+    table, kinds = _read_columns(path, wanted, layout.QUERY_INPUTS)
     rows = table.to_pylist()
     if split is not None:
         rows = [r for r in rows if r.get("split") in (None, split)]

@@ -128,7 +128,7 @@ def test_multi30k_parallel_files_of_different_lengths(tmp_path):
         (["import", "-f", "jsonl", "{tmp}/a.jsonl", "-o", "{tmp}/o", "--as-pairs"], EXIT_USAGE, "multi30k only"),
         (["import", "-f", "multi30k", "{tmp}", "-o", "{tmp}/o"], EXIT_INPUT, "images.txt"),
         (["export", "-f", "csv", "{tmp}", "-o", "{tmp}/o"], EXIT_USAGE, "unknown export format"),
-        (["export", "-f", "nrccr", "{tmp}", "-o", "{tmp}/o"], EXIT_INPUT, "no captions-*.parquet"),
+        (["export", "-f", "nrccr", "{tmp}", "-o", "{tmp}/o"], EXIT_INPUT, "no caption or pair shards"),
         (["inspect", "{tmp}/nothing"], EXIT_INPUT, "no such file"),
     ],
 )
@@ -149,7 +149,7 @@ def test_refuses_to_overwrite_without_flag_and_all_rejected_is_an_error(tmp_path
     assert cli("import", "-f", "jsonl", f, "-o", out, "--overwrite") == EXIT_EMPTY
     c, _ = check_counts(out)  # the rejects and manifest are still written
     assert c["read"] == 1 and c["rejected"] == {R.EMPTY_TEXT: 1}
-    assert not list(out.glob("captions-*.parquet"))  # the old captions shard was replaced, not left behind
+    assert not (out / "captions").exists()  # the old captions shard was removed, not left behind
 
 
 def test_inspect_shows_schema_counts_and_rows(tmp_path, capsys):

@@ -43,8 +43,8 @@ def test_all_splits_and_languages(full_import, multi30k_dir):
 def test_reimport_gives_identical_ids_and_bytes(full_import, multi30k_dir, tmp_path):
     out = tmp_path / "again"
     assert cli("import", "--format", "multi30k", multi30k_dir, "--out", out) == 0
-    shards = sorted(p.name for p in full_import.glob("*.parquet"))
-    assert shards == sorted(p.name for p in out.glob("*.parquet"))
+    shards = sorted(p.relative_to(full_import).as_posix() for p in full_import.rglob("*.parquet"))
+    assert shards and shards == sorted(p.relative_to(out).as_posix() for p in out.rglob("*.parquet"))
     for name in shards:
         assert (full_import / name).read_bytes() == (out / name).read_bytes(), name
 

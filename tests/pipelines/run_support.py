@@ -79,7 +79,9 @@ def sorted_table(path: Path, prefix: str, key: str) -> pa.Table:
 
 
 def shard_digests(stage_dir: Path) -> dict[str, str]:
-    """``name -> sha256`` of a stage directory's Parquet shards."""
+    """``relative path -> sha256`` of a stage directory's Parquet shards (``pairs/pairs-00000-of-00001.parquet``)."""
     from clcm.schemas.io import file_sha256
 
-    return {p.name: file_sha256(p) for p in sorted(stage_dir.glob("*.parquet"))}
+    shards = sorted(p for p in stage_dir.rglob("*.parquet") if not p.name.startswith("."))
+    assert shards, f"no shards in {stage_dir}"
+    return {p.relative_to(stage_dir).as_posix(): file_sha256(p) for p in shards}

@@ -120,28 +120,28 @@ def test_incomplete_or_altered_outputs_rerun_the_stage(tmp_path: Path, model: Pa
     config = load_run_config(run_config(tmp_path / "run.yaml", [inp], model, run_dir=tmp_path / "run"))
     run(config)
     translate_dir = tmp_path / "run" / "translate"
-    shard = next(translate_dir.glob("pairs-*.parquet"))
+    shard = next(translate_dir.glob("pairs/pairs-*.parquet"))
 
     shard.write_bytes(shard.read_bytes()[:-10])  # corrupted after the fact
     by_stage = {s.stage: s for s in run(config)}
     assert by_stage["import"].action == "skipped"
-    assert by_stage["translate"].why == f"output {shard.name} changed"
+    assert by_stage["translate"].why == f"output pairs/{shard.name} changed"
     assert by_stage["translate"].counts["cached"] > 0  # the cache made the redo cheap
     assert by_stage["export"].action == "skipped"  # repaired to the same bytes: nothing after it changes
 
     shard.unlink()
-    assert {s.stage: s.why for s in run(config)}["translate"] == f"output {shard.name} missing"
+    assert {s.stage: s.why for s in run(config)}["translate"] == f"output pairs/{shard.name} missing"
 
     # A stage dir without its completion stamp (a killed run) is stale: cleared, then re-run.
     (translate_dir / STAMP_NAME).unlink()
-    (translate_dir / ".pairs-00000-of-00001.parquet.x.tmp").write_bytes(b"half")
-    (translate_dir / "pairs-00007-of-00009.parquet").write_bytes(b"left over")
+    (translate_dir / "pairs" / ".pairs-00000-of-00001.parquet.x.tmp").write_bytes(b"half")
+    (translate_dir / "pairs" / "pairs-00007-of-00009.parquet").write_bytes(b"left over")
     assert {s.stage: s.why for s in run(config)}["translate"] == "previous run did not finish (no completion stamp)"
-    assert sorted(p.name for p in translate_dir.iterdir() if p.name.endswith(".parquet")) == [
-        "pairs-00000-of-00001.parquet",
-        "rejects-00000-of-00001.parquet",
+    assert sorted(p.relative_to(translate_dir).as_posix() for p in translate_dir.rglob("*.parquet")) == [
+        "pairs/pairs-00000-of-00001.parquet",
+        "rejects/rejects-00000-of-00001.parquet",
     ]
-    assert not list(translate_dir.glob(".*tmp"))
+    assert not list(translate_dir.rglob(".*tmp"))
 
 
 def test_incremental_run_translates_only_new_captions_and_equals_a_fresh_run(tmp_path: Path, model: Path) -> None:

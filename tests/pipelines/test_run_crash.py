@@ -43,12 +43,12 @@ if mode == "translate":  # stop inside the model call, after the first batch was
         stop_here()
         return out
     ct2.CT2Translator.translate = translate
-else:  # "<stage>/<prefix>": stop half-way through writing that shard, before its rename
+else:  # "<stage>/<prefix>": stop half-way through writing that shard (in <stage>/<kind>/), before its rename
     stage, prefix = mode.split("/")
     real_replace = os.replace
     def replace(src, dst):
         src, dst = os.fspath(src), os.fspath(dst)
-        if os.path.basename(os.path.dirname(dst)) == stage and os.path.basename(dst).startswith(prefix):
+        if Path(dst).parts[-3:-1] == (stage, prefix.rstrip("-")) and os.path.basename(dst).startswith(prefix):
             with open(src, "r+b") as fh:
                 fh.truncate(os.path.getsize(src) // 2)
             stop_here()
@@ -121,8 +121,9 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(
         pq.read_table(path)
     if "/" in mode:
         prefix = mode.split("/")[1]
-        assert list((run_dir / stage).glob(f".{prefix}*.tmp")), "the kill should have hit an unfinished write"
-        assert not list((run_dir / stage).glob(f"{prefix}*.parquet"))
+        kind_dir = run_dir / stage / prefix.rstrip("-")
+        assert list(kind_dir.glob(f".{prefix}*.tmp")), "the kill should have hit an unfinished write"
+        assert not list(kind_dir.glob(f"{prefix}*.parquet"))
 
     statuses = {s.stage: s for s in run(load_run_config(config))}
     assert statuses[stage].why == "previous run did not finish (no completion stamp)"

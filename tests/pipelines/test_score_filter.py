@@ -79,7 +79,9 @@ def test_score_writes_every_pair_once_with_scores(scored_dir):
     noise = table.column("noise_score").to_numpy()
     assert np.all((noise >= 0) & (noise <= 1))
     assert table.column("keep").null_count == 160  # decided by filter, not score
-    assert (scored_dir / "combiner.json").is_file() and (scored_dir / "lexical_model.npz").is_file()
+    assert (scored_dir / "models/combiner.json").is_file() and (scored_dir / "models/lexical_model.npz").is_file()
+    assert m.extra["combiner"]["file"] == "models/combiner.json"
+    assert sorted(p.name for p in scored_dir.iterdir()) == ["_manifest.json", "models", "scored"]
     noisy_ids = {r["pair_id"] for r in pair_rows(160, with_bt=True) if r["noisy"]}
     noisy = np.array([i in noisy_ids for i in table.column("pair_id").to_pylist()])
     assert 20 < noisy.sum() < 60
@@ -163,7 +165,7 @@ def test_filter_empty_result_is_a_warning(scored_dir, tmp_path, caplog):
                                 plots=False))  # fmt: skip
     assert m.counts["kept"] == 0 and m.counts["dropped"] == {"noise_score": 160}
     assert "kept none" in caplog.text
-    assert pq.read_metadata(next(tmp_path.glob("kept-*.parquet"))).num_rows == 0
+    assert pq.read_metadata(next(tmp_path.glob("kept/kept-*.parquet"))).num_rows == 0
 
 
 def test_cli_score_then_filter(tmp_path):

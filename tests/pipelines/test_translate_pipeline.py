@@ -141,7 +141,9 @@ def test_hf_backend_with_nllb_model(models, captions, tmp_path):
 def test_a_pairs_table_given_as_captions_is_an_input_error(ct2_run, models, tmp_path):
     cfg, _ = ct2_run
     with pytest.raises(InputError, match="not a caption table"):
-        run(_config(cfg.out_dir + "/pairs-00000-of-00003.parquet", tmp_path, models["marian_ct2"]))
+        run(_config(cfg.out_dir + "/pairs/pairs-00000-of-00003.parquet", tmp_path, models["marian_ct2"]))
+    with pytest.raises(InputError, match="no caption Parquet files in .*; it holds pairs/, rejects/"):
+        run(_config(cfg.out_dir, tmp_path, models["marian_ct2"]))  # a translate output is no caption input
     with pytest.raises(InputError, match="no caption Parquet"):
         run(_config(tmp_path / "empty", tmp_path, models["marian_ct2"]))
 
