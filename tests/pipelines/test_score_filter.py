@@ -140,7 +140,7 @@ def test_filter_accounting_report_and_plots(scored_dir, tmp_path):
 def test_small_corpus_fallback_is_announced_in_the_manifest(scored_dir):
     combiner = read_manifest(scored_dir).extra["combiner"]
     assert combiner["small_corpus"]["pairs"] == 160 and "lexical" in combiner["small_corpus"]["left_out"]
-    saved = json.loads((scored_dir / "combiner.json").read_text())
+    saved = json.loads((scored_dir / "models" / "combiner.json").read_text())
     assert "lexical" not in saved["names"] and "copy" in saved["names"]  # rules + corpus-independent scorers
     assert saved["kind"] == "mlp" and len(saved["folds"]) == 3  # cross-fitted
 
