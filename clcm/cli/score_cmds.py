@@ -100,8 +100,6 @@ def filter_cmd(
     from clcm.filtering.selection import DEFAULT_THRESHOLD, SelectionConfig
     from clcm.pipelines.filter import FilterConfig, run
 
-    if not 0 <= nrf_fraction <= 1:
-        raise UsageError(f"--nrf-fraction must be in [0, 1], got {nrf_fraction}")
     chosen = DEFAULT_THRESHOLD if threshold is None else threshold
     selection = SelectionConfig(threshold=None if no_threshold else chosen, keep_fraction=keep_fraction,
                                 rules=_rules(rules or []), default_rules=default_rules, min_per_media=min_per_media,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from clcm.configs import check_config, option
 from clcm.filtering.base import HIGHER_IS_BETTER
 from clcm.filtering.combiner import DECISIVE_RULES
 from clcm.filtering.registry import SCORERS
@@ -45,11 +46,14 @@ class SelectionConfig:
     """
 
     threshold: float | None = DEFAULT_THRESHOLD
-    keep_fraction: float | None = None
+    keep_fraction: float | None = option(None, gt=0, le=1)
     rules: Mapping[str, float | None] = field(default_factory=dict)
     default_rules: bool = True
-    min_per_media: int = 0
-    nrf_fraction: float = 0.5  # the NRF spec's top-k = 50%
+    min_per_media: int = option(0, ge=0)
+    nrf_fraction: float = option(0.5, ge=0, le=1)  # the NRF spec's top-k = 50%
+
+    def __post_init__(self) -> None:
+        check_config(self)
 
 
 @dataclass

@@ -31,6 +31,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from clcm.configs import check_config
 from clcm.errors import InputError, OutputError, UsageError
 from clcm.formats import nrccr
 from clcm.schemas import (
@@ -71,6 +72,7 @@ class ExportConfig:
     collection: str | None = None
 
     def __post_init__(self) -> None:
+        check_config(self)
         if self.collection is not None:
             safe_name(self.collection, "--collection")
 

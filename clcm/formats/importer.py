@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from clcm.configs import check_config, option
 from clcm.errors import OutputError, UsageError
 from clcm.formats.multi30k import import_multi30k
 from clcm.formats.nrccr import import_nrccr
@@ -62,8 +63,11 @@ class ImportConfig:
     source_lang: str = "en"  # Multi30K, NRCCR and the CCR protocol all translate from English
     as_pairs: bool = False  # captions by default: human target captions are the evaluation queries
     dataset: str | None = None
-    rows_per_shard: int = 100_000  # ~5 MB shards for captions; Multi30K train is one shard per language
+    rows_per_shard: int = option(100_000, ge=1)  # ~5 MB shards for captions; Multi30K train: one per language
     overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        check_config(self)
 
     def validate(self) -> None:
         if self.format not in FORMATS:

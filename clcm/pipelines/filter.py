@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from clcm.configs import check_config
 from clcm.errors import InputError, OutputError, UsageError
 from clcm.filtering.report import build_report, write_plots, write_report
 from clcm.filtering.selection import SelectionConfig, select
@@ -45,6 +46,9 @@ class FilterConfig:
     out_dir: str
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     plots: bool = True
+
+    def __post_init__(self) -> None:
+        check_config(self)
 
 
 def _scored_files(path: str) -> list[str]:

@@ -20,14 +20,14 @@ and a stage needs the stage before it (export may follow any stage).
 
 from __future__ import annotations
 
-import dataclasses
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clcm.errors import InputError, UsageError
+from clcm.configs import build_config, check_config, load_yaml, max_workers, option, unknown_key_error
+from clcm.errors import UsageError
 
 STAGE_ORDER = ("import", "translate", "score", "filter", "export")
 TOP_LEVEL_KEYS = ("run_dir", "workers", "beam_args", "cache_dir", *STAGE_ORDER)
@@ -59,10 +59,13 @@ class RunConfig:
 
     run_dir: str
     stages: tuple[StageSection, ...]
-    workers: int = 1  # in-process is fastest for small runs and has no process start-up cost
+    workers: int = option(1, ge=1, le=max_workers)  # in-process is fastest for small runs (no process start-up)
     beam_args: tuple[str, ...] = ()
     cache_dir: str | None = None
     source: str = "<config>"
+
+    def __post_init__(self) -> None:
+        check_config(self)
 
     def stage(self, name: str) -> StageSection | None:
         return next((s for s in self.stages if s.name == name), None)
@@ -82,36 +85,14 @@ def _freeze(value: Any) -> Any:
 
 
 def check_keys(given: Mapping[str, Any], allowed: typing.Iterable[str], section: str) -> None:
-    """Raise UsageError naming the first key of ``given`` not in ``allowed``."""
+    """Raise UsageError naming the first key of ``given`` not in ``allowed`` (and its close matches)."""
     allowed = tuple(allowed)
     for key in given:
         if key not in allowed:
-            raise UsageError(f"unknown key {key!r} in section {section!r}; allowed: {', '.join(sorted(allowed))}")
+            raise unknown_key_error(str(key), allowed, section)
 
 
-def build_dataclass(cls: type, values: Mapping[str, Any], section: str, fixed: Mapping[str, Any] | None = None) -> Any:
-    """Build ``cls`` from a config section plus runner-set ``fixed`` fields; nested dataclasses from mappings.
-
-    Raises:
-        UsageError: an unknown key, a key the runner sets itself, a missing required key, or a bad value.
-    """
-    fixed = fixed or {}
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls) if f.init]
-    check_keys(values, [n for n in names if n not in fixed], section)
-    kwargs: dict[str, Any] = {}
-    for key, value in values.items():
-        sub = hints.get(key)
-        if dataclasses.is_dataclass(sub) and isinstance(value, Mapping):
-            value = build_dataclass(sub, value, f"{section}.{key}")
-        kwargs[key] = value
-    kwargs.update(fixed)
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:  # a required field is missing
-        raise UsageError(f"section {section!r}: {exc}") from None
-    except ValueError as exc:
-        raise UsageError(f"section {section!r}: {exc}") from None
+build_dataclass = build_config  # the one config builder (clcm.configs); this name is kept for the stages
 
 
 def parse_run_config(data: Any, *, run_dir: str | None = None, source: str = "<config>") -> RunConfig:
@@ -162,17 +143,7 @@ def parse_run_config(data: Any, *, run_dir: str | None = None, source: str = "<c
 
 def load_run_config(path: str | Path, *, run_dir: str | None = None) -> RunConfig:
     """Read and validate a YAML run config; relative paths in it stay relative to the working directory."""
-    import yaml
-
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read run config {path}: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path} is not valid YAML: {exc}") from None
+    data = load_yaml(path, "run config")
     return parse_run_config(data, run_dir=run_dir, source=str(path))
 
 

@@ -26,6 +26,7 @@ import apache_beam as beam
 import numpy as np
 import pyarrow.parquet as pq
 
+from clcm.configs import MAX_SHARDS, check_config, max_workers, option
 from clcm.errors import InputError, OutputError, UsageError
 from clcm.filtering.combiner import Combiner
 from clcm.filtering.fluency import CrossFitFluency
@@ -36,7 +37,7 @@ from clcm.filtering.synthetic_noise import Pair
 from clcm.pipelines.options import default_runner, make_pipeline_options, runner_name
 from clcm.pipelines.sinks import WriteShards
 from clcm.schemas import AccountingError, Manifest, input_record, layout, write_manifest
-from clcm.schemas.io import SchemaError, check_schema_version
+from clcm.schemas.io import SchemaError, check_schema_version, shard_count
 from clcm.schemas.tables import PAIR_SCHEMA, score_column, scored_pair_schema
 
 log = logging.getLogger(__name__)
@@ -75,12 +76,15 @@ class ScoreConfig:
     scorers: tuple[str, ...] = DEFAULT_SCORERS
     embedder: str | None = None
     device: str = "cpu"
-    batch_size: int = 1024
-    num_shards: int | None = None
-    combiner_pairs: int = 4000
-    lexical_fit_pairs: int = 1_000_000
+    batch_size: int = option(1024, ge=1)
+    num_shards: int | None = option(None, ge=1, le=MAX_SHARDS)
+    combiner_pairs: int = option(4000, ge=1)
+    lexical_fit_pairs: int = option(1_000_000, ge=1)
     seed: int = 0
-    workers: int = 1
+    workers: int = option(1, ge=1, le=max_workers)
+
+    def __post_init__(self) -> None:
+        check_config(self)
 
 
 def _input_files(inputs: str) -> list[Path]:
@@ -240,7 +244,7 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
 
     t2 = time.perf_counter()
     schema = scored_pair_schema(names)
-    n_shards = config.num_shards or max(1, -(-n_read // ROWS_PER_SHARD))
+    n_shards = shard_count(config.num_shards, n_read, ROWS_PER_SHARD)
     scored_dir = Path(layout.kind_dir(out, SCORED_PREFIX))
     for stale in scored_dir.glob(f"{SCORED_PREFIX}-*.parquet"):  # a re-run must not mix old shards in
         stale.unlink()

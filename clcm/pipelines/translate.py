@@ -26,6 +26,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 
+from clcm.configs import MAX_SHARDS, check_config, max_workers, option
 from clcm.errors import UsageError
 from clcm.pipelines.cache import NAMESPACE, cache_path, default_cache_dir, prepare
 from clcm.pipelines.cache_steps import LookupCache, StoreCache
@@ -75,17 +76,18 @@ class TranslateConfig:
     backend: str = "ct2"
     device: str = "cpu"
     compute_type: str = "auto"
-    threads: int = 1
+    threads: int = option(1, ge=1, le=max_workers)
     settings: DecodeSettings = field(default_factory=DecodeSettings)
     cache_dir: str | None = None
     use_cache: bool = True
-    num_shards: int = 0
-    workers: int = 1
-    batch_size: int = 512
-    max_source_chars: int = 1000
+    num_shards: int = option(0, ge=0, le=MAX_SHARDS)
+    workers: int = option(1, ge=1, le=max_workers)
+    batch_size: int = option(512, ge=1)
+    max_source_chars: int = option(1000, ge=1)
     progress: bool = False
 
     def __post_init__(self) -> None:
+        check_config(self)
         if self.backend not in BACKENDS:
             raise UsageError(f"unknown backend {self.backend!r}: expected one of {', '.join(BACKENDS)}")
         if self.device not in DEVICES:
@@ -94,8 +96,6 @@ class TranslateConfig:
             raise UsageError("no target language given (--lang)")
         if self.src_lang in self.tgt_langs:
             raise UsageError(f"target language {self.src_lang!r} is the source language")
-        if self.batch_size < 1 or self.num_shards < 0 or self.workers < 1 or self.threads < 1:
-            raise UsageError("--batch-size, --workers and --threads must be >= 1 and --shards >= 0")
 
 
 @dataclass(frozen=True)
@@ -362,10 +362,6 @@ def resolve_plans(config: TranslateConfig) -> list[LangPlan]:
         bt = config.bt_model or config.model or default_model(lang, config.src_lang)
         plans.append(LangPlan(lang, spec(mt, config.src_lang, lang), spec(bt, lang, config.src_lang)))
     return plans
-
-
-def auto_shards(read: int, langs: int) -> int:
-    return max(1, math.ceil(read * langs / ROWS_PER_SHARD))
 
 
 def now() -> float:

@@ -23,9 +23,9 @@ from clcm.pipelines.cache import write_bytes
 from clcm.pipelines.options import default_runner, make_pipeline_options, runner_name
 from clcm.pipelines.sources import caption_files, check_caption_files
 from clcm.pipelines.translate import (
+    ROWS_PER_SHARD,
     LangPlan,
     TranslateConfig,
-    auto_shards,
     build_pipeline,
     config_record,
     metric_counts,
@@ -41,7 +41,7 @@ from clcm.schemas import (
     input_record,
     layout,
 )
-from clcm.schemas.io import file_sha256
+from clcm.schemas.io import file_sha256, shard_count
 from clcm.schemas.paths import inside
 from clcm.translation import ModelSpec
 
@@ -142,7 +142,7 @@ def run(config: TranslateConfig, beam_args: list[str] | tuple[str, ...] = (), *,
     files = caption_files(list(config.inputs))
     read = check_caption_files(files)
     plans = [LangPlan(p.lang, preflight(p.mt), preflight(p.bt)) for p in resolve_plans(config)]
-    num_shards = config.num_shards or auto_shards(read, len(plans))
+    num_shards = shard_count(config.num_shards, read * len(plans), ROWS_PER_SHARD)
     if _is_local(config.out_dir):
         try:
             os.makedirs(config.out_dir, exist_ok=True)

@@ -177,6 +177,13 @@ def iter_batches(
         yield from pf.iter_batches(batch_size=batch_size, columns=list(columns) if columns else None)
 
 
+def shard_count(requested: int | None, rows: int, rows_per_shard: int) -> int:
+    """Output shards for ``rows`` rows: ``requested`` (0/None = one per ``rows_per_shard``), never more than one
+    per row, so a large ``--shards`` on a small corpus does not write thousands of empty files."""
+    auto = max(1, -(-rows // rows_per_shard))
+    return min(requested, max(1, rows)) if requested else auto
+
+
 def write_sharded(
     rows: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike, prefix: str, schema: pa.Schema, rows_per_shard: int
 ) -> list[dict[str, Any]]:

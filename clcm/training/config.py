@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from clcm.errors import InputError, UsageError
+from clcm.configs import build_config, check_config, load_yaml, max_workers, option
+from clcm.errors import UsageError
 
 T = TypeVar("T")
 
@@ -26,41 +27,44 @@ class TrainConfig:
     objective_options: dict[str, Any] = field(default_factory=dict)  # the objective's own keys (weights, ...)
     text_model: str = "bert-base-multilingual-cased"  # HF id or local directory
     trainable_layers: list[str] | None = None  # layer-name substrings to train; None = the top `trainable_top_layers`
-    trainable_top_layers: int | None = None  # None: NRCCR's 7 for frames (VATEX, MSR-VTT-CN), 9 for images
+    trainable_top_layers: int | None = option(None, ge=0)  # None: NRCCR's 7 for frames (VATEX, MSR-VTT-CN), 9 else
     tgt_lang: str | None = None  # target language to train on; None = the only one in the shards
     lowercase: bool = True  # NRCCR's tokenizer lower-cases and strips accents (do_lower_case=True)
     clean_src: bool = True  # NRCCR's English clean-up (keep [A-Za-z0-9], final period, capitalised)
-    max_tokens: int | None = None  # None: the objective's (NRCCR 250 = its position table, no truncation; CL2CM 64)
+    max_tokens: int | None = option(None, ge=1)  # None: the objective's (NRCCR 250 = its position table; CL2CM 64)
     train_split: str | None = "train"  # train on rows whose split is this (or null); None = every row
     keep_column: str | None = "auto"  # scored shards: train only rows where this bool column is true; null = every
     # row; "auto" = the objective's ("keep"; NRF: null, its contrastive loss sees all pairs, methods.md §3.2)
     min_score: dict[str, float] = field(default_factory=dict)  # extra filters: column -> minimum value
     weight_column: str | None = None  # score column used as per-sample loss weight (objectives that support it)
-    max_frames: int = 64  # frame sequences are cut to the first 64 frames
-    epochs: int | None = None  # max epochs of a stage without its own; None: the objective's (50; CL2CM 30)
-    batch_size: int = 128  # NRCCR batch
-    lr: float = 1e-4  # head learning rate (objectives may scale it per parameter group)
+    max_frames: int = option(64, ge=1)  # frame sequences are cut to the first 64 frames
+    epochs: int | None = option(None, ge=1)  # max epochs of a stage without its own; None: the objective's (50; 30)
+    batch_size: int = option(128, ge=1)  # NRCCR batch
+    lr: float = option(1e-4, gt=0, le=10)  # head learning rate (objectives may scale it per parameter group)
     optimizer: str | None = None  # adam | adamw; None: the objective's (NRCCR, NRF: adam; CL2CM: adamw)
-    weight_decay: float | None = None  # None: the objective's (0; CL2CM 0.01)
+    weight_decay: float | None = option(None, ge=0)  # None: the objective's (0; CL2CM 0.01)
     lr_schedule: str | None = None  # nrccr (x0.99 per epoch, halving) | linear_warmup (per step); None: objective's
     warmup_ratio: float | None = None  # linear_warmup: share of a stage's steps spent warming up (CL2CM 0.1)
-    lr_decay: float = 0.99  # multiplied after every epoch
-    halve_after: int = 2  # halve lr when an epoch does not improve and the counter exceeds this
-    patience: int = 10  # stop after `patience + 1` consecutive non-improving epochs
-    grad_clip: float = 2.0  # clip_grad_norm over the main parameters
-    max_steps_per_epoch: int | None = None  # cap steps per epoch (smoke tests, quick runs)
+    lr_decay: float = option(0.99, gt=0, le=1)  # multiplied after every epoch
+    halve_after: int = option(2, ge=0)  # halve lr when an epoch does not improve and the counter exceeds this
+    patience: int = option(10, ge=0)  # stop after `patience + 1` consecutive non-improving epochs
+    grad_clip: float = option(2.0, gt=0)  # clip_grad_norm over the main parameters
+    max_steps_per_epoch: int | None = option(None, ge=1)  # cap steps per epoch (smoke tests, quick runs)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: str | None = None  # auto (bf16 if supported, else fp16) | bf16 | fp16 | off; never on CPU. None: the
     # objective's (NRCCR: off, the reference trains in fp32; others: auto)
     seed: int = 0
-    num_workers: int = 0  # DataLoader workers
-    fusion_weight: float | None = None  # MT->English query view weight at validation; None: objective's (NRCCR
-    # sim_ratio 0.2; NRF 0.5)
-    test_fusion_weight: float | None = None  # the same for `clcm-train evaluate`; None: 0.5 (NRCCR's image tester)
-    eval_batch_size: int = 256
-    log_every: int = 10  # steps between CSV/TensorBoard rows
+    num_workers: int = option(0, ge=0, le=max_workers)  # DataLoader workers
+    fusion_weight: float | None = option(None, ge=0, le=1)  # MT->English query view weight at validation; None:
+    # the objective's (NRCCR sim_ratio 0.2; NRF 0.5)
+    test_fusion_weight: float | None = option(None, ge=0, le=1)  # the same for `evaluate`; None: 0.5 (NRCCR)
+    eval_batch_size: int = option(256, ge=1)
+    log_every: int = option(10, ge=1)  # steps between CSV/TensorBoard rows
     resume: str | None = None  # checkpoint path (or "last" = out_dir/checkpoint_last.pt)
     progress: bool = True  # progress bars
+
+    def __post_init__(self) -> None:
+        check_config(self)
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
@@ -108,16 +112,9 @@ def resolve_defaults(cfg: TrainConfig, declared: Mapping[str, Any], *, frames: b
 
 
 def parse_options(cls: type[T], options: Mapping[str, Any] | None, what: str) -> T:
-    """Build dataclass ``cls`` from a mapping; unknown keys raise UsageError naming the valid ones."""
-    options = dict(options or {})
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(options) - names)
-    if unknown:
-        raise UsageError(f"unknown {what} key(s) {unknown}; valid keys: {sorted(names)}")
-    try:
-        return cls(**options)
-    except TypeError as exc:
-        raise UsageError(f"bad {what}: {exc}") from exc
+    """Build dataclass ``cls`` from a mapping with the one config builder (:func:`clcm.configs.build_config`):
+    unknown keys, wrong types and out-of-range values raise UsageError naming the key."""
+    return build_config(cls, options, what)
 
 
 def load_config(
@@ -127,12 +124,7 @@ def load_config(
     are (``--set KEY=VALUE``, where ``null`` means None)."""
     values: dict[str, Any] = {}
     if path is not None:
-        import yaml
-
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise InputError(f"cannot read config {path}: {exc}") from exc
+        loaded = load_yaml(path, "train config") or {}
         if not isinstance(loaded, dict):
             raise UsageError(f"config {path} must be a mapping of keys to values")
         values.update(loaded)

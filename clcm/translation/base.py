@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clcm.configs import check_config, option
+
 BACKENDS = ("hf", "ct2")
 DEVICES = ("cpu", "cuda", "auto")
 
@@ -35,13 +37,16 @@ class DecodeSettings:
         max_batch_size: most texts per batch.
     """
 
-    beam_size: int = 1
-    max_length_factor: float = 2.0
-    max_length_extra: int = 10
-    max_length: int = 256
-    min_length: int = 0
-    max_batch_tokens: int = 4096
-    max_batch_size: int = 64
+    beam_size: int = option(1, ge=1, le=64)
+    max_length_factor: float = option(2.0, gt=0, le=100)
+    max_length_extra: int = option(10, ge=0, le=100_000)
+    max_length: int = option(256, ge=1, le=100_000)
+    min_length: int = option(0, ge=0, le=100_000)
+    max_batch_tokens: int = option(4096, ge=1)
+    max_batch_size: int = option(64, ge=1)
+
+    def __post_init__(self) -> None:
+        check_config(self)
 
     def length_budget(self, src_tokens: int) -> int:
         """Generated-token budget of a source of ``src_tokens`` tokens (rounded up to a multiple of 8, so that

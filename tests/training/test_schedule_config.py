@@ -36,7 +36,7 @@ def test_config_yaml_flags_and_unknown_keys(tmp_path):
     cfg = load_config(tmp_path / "c.yaml", {"epochs": 5, "lr": None})
     assert (cfg.epochs, cfg.lr, cfg.objective) == (5, 0.001, "baseline")
     (tmp_path / "bad.yaml").write_text("epoch: 3\n")
-    with pytest.raises(UsageError, match="unknown train config key"):
+    with pytest.raises(UsageError, match="unknown key 'epoch' in section 'train config'; did you mean 'epochs'"):
         load_config(tmp_path / "bad.yaml")
 
 
