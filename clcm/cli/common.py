@@ -1,4 +1,5 @@
-"""Shared CLI plumbing: run a typer app, turning ClcmError into one clear line and its exit code."""
+"""Shared CLI plumbing: logging, pass-through Beam flags, and running a typer app so that every user-fixable
+failure is one ``error: ...`` line and its exit code (README, "Exit codes")."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import sys
 
 import typer
 
-from clcm.errors import ClcmError, NotBuiltError
+from clcm.errors import EXIT_INTERRUPTED, ClcmError, NotBuiltError, exception_chain, interrupted, output_error_of
+
+# Libraries whose INFO lines are noise in normal output (Beam logs every stage and worker); `-v` shows them.
+NOISY_LOGGERS = ("apache_beam", "urllib3", "filelock", "httpx", "huggingface_hub")
 
 
 def not_built(command: str, issue: str) -> None:
@@ -17,16 +21,75 @@ def not_built(command: str, issue: str) -> None:
 
 
 def setup_logging(verbose: bool = False) -> None:
+    """INFO for clcm and WARNING for chatty libraries; ``verbose`` = DEBUG for everything."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s", force=True
     )
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_not_interrupt)
+        if not verbose:
+            handler.addFilter(_beam_root_notes)
+            handler.addFilter(_not_reported_by_cli)
+
+
+def _beam_root_notes(record: logging.LogRecord) -> bool:
+    """Drop the notes Beam logs to the root logger when imported (e.g. 'apitools not found'); errors still show."""
+    from_beam = record.name == "root" and f"{os.sep}apache_beam{os.sep}" in record.pathname
+    return not from_beam or record.levelno >= logging.ERROR
+
+
+def _not_interrupt(record: logging.LogRecord) -> bool:
+    """Drop the error records Beam logs for a Ctrl-C inside a worker (the CLI prints one line instead)."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return not (exc is not None and interrupted(exc)) and "KeyboardInterrupt" not in record.getMessage()
+
+
+def _not_reported_by_cli(record: logging.LogRecord) -> bool:
+    """Drop Beam's traceback records of a worker error that the CLI reports as one line (a ClcmError, a full or
+    read-only disk); `-v` keeps them."""
+    exc = record.exc_info[1] if record.exc_info else None
+    if exc is None or not record.name.startswith("apache_beam"):
+        return True
+    return not (any(isinstance(e, ClcmError) for e in exception_chain(exc)) or output_error_of(exc) is not None)
+
+
+def beam_args(ctx: typer.Context) -> list[str]:
+    """The command's unknown flags, which go to Beam; a flag Beam does not know either is a usage error that names
+    the close matches among the command's own flags and Beam's (``--modle`` -> ``--model``)."""
+    from clcm.pipelines.options import check_beam_args
+
+    own = [opt for p in ctx.command.params for opt in (*p.opts, *p.secondary_opts) if opt.startswith("--")]
+    check_beam_args(ctx.args, own)
+    return list(ctx.args)
+
+
+def _interrupted() -> int:
+    print("interrupted; finished outputs are kept, run the same command again to resume", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def exit_with(code: int) -> None:
+    """End the process with ``code`` (the entry points' last step). After Ctrl-C the process ends at once: Beam's
+    runner threads and worker processes would otherwise print their own tracebacks while Python shuts down."""
+    if code == EXIT_INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise SystemExit(code)
 
 
 def run_app(app: typer.Typer, argv: list[str] | None = None) -> int:
-    """Invoke ``app``; ClcmError becomes ``error: <message>`` on stderr and its exit code."""
+    """Invoke ``app``; ClcmError becomes ``error: <message>`` on stderr and its exit code, a disk-full or permission
+    failure anywhere exit 4, Ctrl-C exit 130 with one line."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         rv = app(args=argv, standalone_mode=False)
+        if rv == EXIT_INTERRUPTED:  # typer returns 130 for a KeyboardInterrupt in the command's own code
+            return _interrupted()
+    except KeyboardInterrupt:
+        return _interrupted()
     except ClcmError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -37,8 +100,10 @@ def run_app(app: typer.Typer, argv: list[str] | None = None) -> int:
         if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             return exc.exit_code
-        if type(exc).__name__ == "Abort":
-            print("aborted", file=sys.stderr)
-            return 1
+        if type(exc).__name__ == "Abort" or interrupted(exc):  # Ctrl-C inside a Beam worker is re-raised wrapped
+            return _interrupted()
+        if (mapped := output_error_of(exc)) is not None:
+            print(f"error: {mapped}", file=sys.stderr)
+            return mapped.exit_code
         raise
     return rv if isinstance(rv, int) else 0

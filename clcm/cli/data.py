@@ -12,7 +12,7 @@ import typer
 
 from clcm import __version__
 from clcm.cli import cache_cmds, io_cmds, run_cmd, score_cmds, translate_cmds
-from clcm.cli.common import run_app, setup_logging
+from clcm.cli.common import exit_with, run_app, setup_logging
 
 BEAM_PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -53,4 +53,4 @@ app.add_typer(cache_cmds.app, name="cache")
 
 
 def main(argv: list[str] | None = None) -> None:
-    raise SystemExit(run_app(app, argv))
+    exit_with(run_app(app, argv))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+
+from clcm.cli.common import beam_args
 
 
 def run_cmd(
@@ -22,11 +23,10 @@ def run_cmd(
 
     Unknown flags (``--runner FlinkRunner ...``) are Beam pipeline options; they override the config's beam_args.
     """
+    extra_args = beam_args(ctx)  # a mistyped flag fails here, before any work
     from clcm.pipelines.run import StageStatus, run
     from clcm.pipelines.run_config import load_run_config
 
-    if logging.getLogger().level > logging.DEBUG:  # Beam's INFO chatter drowns the per-stage summary
-        logging.getLogger("apache_beam").setLevel(logging.WARNING)
     console = Console()
 
     def show(s: StageStatus) -> None:
@@ -36,6 +36,6 @@ def run_cmd(
 
     cfg = load_run_config(config, run_dir=str(run_dir) if run_dir else None)
     console.print(f"run {cfg.source} -> {cfg.run_dir}", highlight=False)
-    statuses = run(cfg, beam_args=list(ctx.args), force=force or (), on_status=show)
+    statuses = run(cfg, beam_args=extra_args, force=force or (), on_status=show)
     ran = sum(s.action == "ran" for s in statuses)
     console.print(f"done: {ran} stage(s) ran, {len(statuses) - ran} skipped", highlight=False)

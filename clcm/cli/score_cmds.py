@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from clcm.cli.common import beam_args
 from clcm.errors import UsageError
 
 
@@ -57,6 +58,7 @@ def score_cmd(
     Scorers whose inputs are missing (no back-translations, no --embedder) are skipped with a note. Unknown flags
     go to Beam (e.g. `--runner FlinkRunner ...`).
     """
+    extra_args = beam_args(ctx)  # a mistyped flag fails here, before any work
     from clcm.filtering.registry import DEFAULT_SCORERS, EMBEDDING_SCORERS
     from clcm.pipelines.score import ScoreConfig, run
 
@@ -64,7 +66,7 @@ def score_cmd(
     config = ScoreConfig(inputs=inputs, out_dir=out, scorers=names, embedder=embedder, device=device,
                          batch_size=batch_size, num_shards=shards or None, combiner_pairs=combiner_pairs,
                          lexical_fit_pairs=lexical_fit_pairs, seed=seed, workers=workers)  # fmt: skip
-    manifest = run(config, list(ctx.args))
+    manifest = run(config, extra_args)
     active = manifest.config["active_scorers"]
     skipped = manifest.extra["skipped_scorers"]
     typer.echo(f"scored {manifest.counts['scored']} pairs with {', '.join(active)}"

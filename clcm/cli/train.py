@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from clcm import __version__
-from clcm.cli.common import run_app, setup_logging
+from clcm.cli.common import exit_with, run_app, setup_logging
 from clcm.errors import UsageError
 
 app = typer.Typer(
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         i += 1
     if i < len(args) and args[i].startswith("-") and args[i] not in ("--help", "--version"):
         args.insert(i, "train")
-    raise SystemExit(run_app(app, args))
+    exit_with(run_app(app, args))
 
 
 if __name__ == "__main__":  # `python -m clcm.cli.train` / `torchrun -m clcm.cli.train`

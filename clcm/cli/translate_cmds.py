@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from clcm.cli.common import beam_args
 from clcm.errors import UsageError
 
 
@@ -51,6 +52,7 @@ def translate_cmd(
 
     Unknown flags go to Beam, e.g. `--runner DataflowRunner --project P --region R --temp_location gs://B/tmp`.
     """
+    extra_args = beam_args(ctx)  # a mistyped flag fails here, before any work
     from clcm.pipelines.translate import TranslateConfig
     from clcm.pipelines.translate_run import run
     from clcm.translation import DecodeSettings
@@ -80,7 +82,7 @@ def translate_cmd(
         batch_size=batch_size,
         progress=progress,
     )
-    manifest = run(config, list(ctx.args))
+    manifest = run(config, extra_args)
     c, s = manifest.counts, manifest.extra["summary"]
     typer.echo(
         f"translated {c['kept']} captions -> {c['pairs']} pairs in {manifest.timings['pipeline_s']:.1f}s "

@@ -7,9 +7,14 @@ passing its Beam flags through (``--runner FlinkRunner ...``); clcm adds nothing
 
 from __future__ import annotations
 
+import argparse
+import difflib
+import functools
 from collections.abc import Sequence
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, SetupOptions, StandardOptions
+
+from clcm.errors import UsageError
 
 # One thread per worker process: torch/ct2 thread pools oversubscribe shared cores badly (10-40x slower generation).
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -25,6 +30,7 @@ def make_pipeline_options(
         workers: DirectRunner worker processes (``direct_num_workers``); 1 runs in-process.
         runner: runner name used when ``beam_args`` names none (default ``DirectRunner``).
     """
+    check_beam_args(beam_args)
     options = PipelineOptions(list(beam_args))
     std = options.view_as(StandardOptions)
     if not std.runner:
@@ -57,3 +63,33 @@ def default_runner(options: PipelineOptions) -> object | None:
 def runner_name(options: PipelineOptions) -> str:
     """The runner an options object selects, for manifests."""
     return str(options.view_as(StandardOptions).runner or "DirectRunner")
+
+
+@functools.cache
+def _beam_parser() -> argparse.ArgumentParser:
+    """An argument parser that knows every Beam pipeline option (built like PipelineOptions.get_all_options)."""
+    from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
+        cls._add_argparse_args(parser)  # noqa: SLF001 - Beam's own way of collecting its options
+    return parser
+
+
+def check_beam_args(beam_args: Sequence[str], own_flags: Sequence[str] = ()) -> None:
+    """Raise UsageError for a flag that is neither one of ``own_flags`` (the command's) nor a Beam pipeline option.
+
+    Without this a typo (``--modle DIR``) would be handed to Beam, which drops unknown flags with a warning.
+    """
+    parser = _beam_parser()
+    try:
+        _, unknown = parser.parse_known_args(list(beam_args))
+    except SystemExit:  # a known Beam flag with a bad value: Beam itself reports it
+        return
+    flags = [a.split("=", 1)[0] for a in unknown if a.startswith("-") and a != "--"]
+    if not flags:
+        return
+    known = [*own_flags, *(s for s in parser._option_string_actions if s.startswith("--"))]  # noqa: SLF001
+    close = difflib.get_close_matches(flags[0], dict.fromkeys(known), n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    raise UsageError(f"no such option: {flags[0]}{hint} (neither a clcm option nor a Beam pipeline option)")

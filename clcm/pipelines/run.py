@@ -167,6 +167,9 @@ def run(
     unknown = [f for f in force if f != "all" and f not in STAGE_ORDER]
     if unknown:
         raise UsageError(f"--force: unknown stage {unknown[0]!r}; stages are {', '.join(STAGE_ORDER)}")
+    from clcm.pipelines.options import check_beam_args
+
+    check_beam_args((*config.beam_args, *beam_args))  # a typo in beam_args fails before any stage runs
     run_dir = Path(config.run_dir)
     statuses: list[StageStatus] = []
     with run_lock(run_dir):

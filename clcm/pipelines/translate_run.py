@@ -18,8 +18,8 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from clcm.errors import ModelError, OutputError
-from clcm.pipelines.cache import write_bytes
+from clcm.errors import ModelError
+from clcm.pipelines.cache import default_cache_dir, write_bytes
 from clcm.pipelines.options import default_runner, make_pipeline_options, runner_name
 from clcm.pipelines.sources import caption_files, check_caption_files
 from clcm.pipelines.translate import (
@@ -41,7 +41,7 @@ from clcm.schemas import (
     input_record,
     layout,
 )
-from clcm.schemas.io import file_sha256, shard_count
+from clcm.schemas.io import check_writable_dir, file_sha256, shard_count
 from clcm.schemas.paths import inside
 from clcm.translation import ModelSpec
 
@@ -141,13 +141,13 @@ def run(config: TranslateConfig, beam_args: list[str] | tuple[str, ...] = (), *,
         beam_log.setLevel(logging.WARNING)  # Beam's INFO chatter drowns the progress bars
     files = caption_files(list(config.inputs))
     read = check_caption_files(files)
+    if _is_local(config.out_dir):
+        check_writable_dir(config.out_dir, "output directory")
+    cache_root = config.cache_dir or default_cache_dir()
+    if config.use_cache and _is_local(cache_root):  # found before translating, not when storing the first result
+        check_writable_dir(cache_root, "translation cache (--cache-dir)")
     plans = [LangPlan(p.lang, preflight(p.mt), preflight(p.bt)) for p in resolve_plans(config)]
     num_shards = shard_count(config.num_shards, read * len(plans), ROWS_PER_SHARD)
-    if _is_local(config.out_dir):
-        try:
-            os.makedirs(config.out_dir, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create output directory {config.out_dir}: {exc}") from exc
     explicit_runner = None if runner is None or isinstance(runner, str) else runner
     options = make_pipeline_options(
         beam_args, workers=config.workers, runner=runner if isinstance(runner, str) else None

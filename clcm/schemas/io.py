@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from clcm.errors import OutputError
 from clcm.schemas.layout import KINDS, shard_name
 from clcm.schemas.paths import inside
 from clcm.schemas.tables import SCHEMA_VERSION
@@ -74,6 +75,23 @@ def write_parquet(table: pa.Table, where: str | os.PathLike | Any, schema: pa.Sc
         pq.write_table(table, where, compression="zstd")
     else:
         pq.ParquetWriter(where, table.schema, compression="zstd").close()
+
+
+def check_writable_dir(path: str | os.PathLike, what: str) -> None:
+    """Create local directory ``path`` if needed and prove it writable (a temp file made and removed), so a
+    read-only or full location fails before any work instead of after it.
+
+    Raises:
+        OutputError: naming ``what`` (e.g. ``--cache-dir``), the path and the system's reason (exit 4).
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".clcm-write-check.", dir=path)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise OutputError(f"{what} {path} is not writable: {exc.strerror or exc}") from None
 
 
 def write_table(table: pa.Table, path: str | os.PathLike, schema: pa.Schema) -> dict[str, Any]:

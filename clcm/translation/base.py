@@ -38,7 +38,7 @@ class DecodeSettings:
     """
 
     beam_size: int = option(1, ge=1, le=64)
-    max_length_factor: float = option(2.0, gt=0, le=100)
+    max_length_factor: float = option(2.0, ge=0, le=100)
     max_length_extra: int = option(10, ge=0, le=100_000)
     max_length: int = option(256, ge=1, le=100_000)
     min_length: int = option(0, ge=0, le=100_000)
