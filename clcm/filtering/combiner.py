@@ -10,13 +10,14 @@ Method (Bicleaner-style, no labels): the corpus's own pairs are the "clean" clas
 2. a monotone network: non-negative weights (a tanh hidden layer plus a linear skip term that keeps growing past the
    training range), so the raw noise logit never falls when any feature grows.
 3. decisive rules: a pair that ``langid``, ``repetition`` or ``copy`` rejects at its default threshold
-   (:data:`DECISIVE_RULES`) gets ``noise_score >= RULE_FLOOR`` whatever the network says (the filter also drops it
-   under that rule's own reason by default); no other score can out-vote it.
+   (:data:`DECISIVE_RULES`) scores at least ``RULE_FLOOR`` (0.999), above every pair no rule rejects (the filter
+   also drops it under that rule's own reason by default); no other score can out-vote it.
 4. cross-fitted: :data:`FOLDS` networks, each trained on the pairs of the other folds (by source text) and their
    corruptions; every pair is scored by the network of its own fold, which never trained on it as "clean".
 5. calibrated: ``noise_score`` is the estimated share of the corpus's clean pairs that score less noisy (their CDF,
-   :mod:`clcm.filtering.calibration`), so a threshold t rejects about 1 - t of clean pairs. ``clean_rejection``
-   tabulates that estimate (rules included) for the filter's report.
+   :mod:`clcm.filtering.calibration`), so a threshold t rejects about 1 - t of the clean pairs the rules keep.
+   ``clean_rejection`` tabulates that estimate for the filter's report. Corpus pairs a decisive rule rejects are
+   noise by definition: they are left out of the clean class (training and calibration).
 
 Too few pairs to train on: an ``average`` of the bad-side excesses. The fitted combiner is saved as JSON.
 """
@@ -41,7 +42,9 @@ log = logging.getLogger(__name__)
 MIN_TRAIN_PAIRS = 50  # below this the network would overfit; use the plain average
 FOLDS = 3
 DECISIVE_RULES = ("copy", "repetition", "langid")  # in reason precedence: a copied target is "untranslated"
-RULE_FLOOR = 0.99  # noise_score of a pair a decisive rule rejects (more the further past its threshold)
+# A pair a decisive rule rejects scores in [RULE_FLOOR, 1] (higher the further past the threshold); every other
+# pair below RULE_FLOOR, so a rule's reject outranks every pair no rule rejects.
+RULE_FLOOR = 0.999
 TIE_BREAK = 1e-3  # share of noise_score given to the raw logit, so pairs beyond every clean one stay ordered
 AVERAGE_SCALE = 3.0  # average fallback: a mean excess of 3 robust sd's beyond the clean median -> 0.63
 REJECTION_GRID = tuple(np.round(np.concatenate([np.arange(0.5, 0.95, 0.01), np.arange(0.95, 1.0, 0.001)]), 4))
@@ -169,6 +172,16 @@ class Combiner:
                 out[rows] = self._fold_raw(x[rows], fold)
         return out
 
+    def rule_excess(self, scores: Mapping[str, Any]) -> np.ndarray:
+        """Per pair, how far past its threshold the worst decisive rule is (relative; <= 0: no rule fires)."""
+        n = len(next(iter(scores.values()))) if scores else 0
+        worst = np.zeros(n)
+        for name, threshold in self.rules.items():
+            sign = 1.0 if self.directions[self.names.index(name)] == LOWER_IS_BETTER else -1.0
+            past = np.nan_to_num(sign * (np.asarray(scores[name], dtype=np.float64) - threshold), nan=0.0)
+            worst = np.maximum(worst, past / max(abs(threshold), 0.1))
+        return worst
+
     def calibrate(self, raw: np.ndarray, scores: Mapping[str, Any]) -> np.ndarray:
         """noise_score from raw logits: the clean CDF (plus a tie-break), at least RULE_FLOOR where a rule fires."""
         if self.calibration:
@@ -176,12 +189,8 @@ class Combiner:
             noise = (1 - TIE_BREAK) * cdf + TIE_BREAK * _sigmoid(raw)
         else:
             noise = 1.0 - np.exp(-np.maximum(raw, 0.0) / AVERAGE_SCALE)
-        for name, threshold in self.rules.items():
-            sign = 1.0 if self.directions[self.names.index(name)] == LOWER_IS_BETTER else -1.0
-            past = np.nan_to_num(sign * (np.asarray(scores[name], dtype=np.float64) - threshold), nan=0.0)
-            past /= max(abs(threshold), 0.1)
-            noise = np.where(past > 0, np.maximum(noise, RULE_FLOOR + (1 - RULE_FLOOR) * (1 - np.exp(-past))), noise)
-        return noise
+        past = self.rule_excess(scores)
+        return np.where(past > 0, 1.0 - (1.0 - RULE_FLOOR) * np.exp(-past), RULE_FLOOR * noise)
 
     def predict(self, scores: Mapping[str, Any], keys: Sequence[str | None] | None = None) -> np.ndarray:
         """noise_score per pair (float32) from ``{scorer name: scores}``; NaN when no combinable scorer ran.
@@ -264,11 +273,14 @@ def fit_combiner(
         return np.arange(n) % folds if keys is None else np.array([fold_of(k, folds) for k in keys], dtype=np.int64)
 
     fc, fn = fold_ids(clean_keys, len(x_clean)), fold_ids(noisy_keys, len(x_noisy))
+    table_c, table_n = ({n: x[:, i] for i, n in enumerate(names)} for x in (x_clean, x_noisy))
+    # corpus pairs a decisive rule rejects are noise, not "clean": they stay out of training and calibration
+    ok_c, ok_n = combiner.rule_excess(table_c) <= 0, combiner.rule_excess(table_n) <= 0
     combiner.kind = "mlp"
     held_c, held_n = np.zeros(len(x_clean)), np.zeros(len(x_noisy))
     sign = combiner._sign
     for k in range(folds):
-        train_c, train_n = (fc != k, fn != k) if folds > 1 else (fc == 0, fn == 0)
+        train_c, train_n = ((fc != k) & ok_c, fn != k) if folds > 1 else (ok_c, fn == fn)
         med, scale = _robust_location_scale(x_clean[train_c])
         f = excess_features(np.concatenate([x_clean[train_c], x_noisy[train_n]]), med, scale, sign)
         y = np.concatenate([np.zeros(int(train_c.sum())), np.ones(int(train_n.sum()))])
@@ -277,14 +289,15 @@ def fit_combiner(
         combiner.folds.append(fold)
         held_c[fc == k] = combiner._fold_raw(x_clean[fc == k], fold)
         held_n[fn == k] = combiner._fold_raw(x_noisy[fn == k], fold)
-    share = estimate_noise_share(held_c, held_n)
-    grid = score_grid(held_c, held_n)
-    combiner.calibration = {"grid": grid.tolist(), "cdf": (1.0 - clean_survival(held_c, held_n, share, grid)).tolist()}
-    final_c = combiner.calibrate(held_c, {n: x_clean[:, i] for i, n in enumerate(names)})
-    final_n = combiner.calibrate(held_n, {n: x_noisy[:, i] for i, n in enumerate(names)})
+    share = estimate_noise_share(held_c[ok_c], held_n[ok_n])
+    grid = score_grid(held_c[ok_c], held_n[ok_n])
+    cdf = 1.0 - clean_survival(held_c[ok_c], held_n[ok_n], share, grid)
+    combiner.calibration = {"grid": grid.tolist(), "cdf": cdf.tolist()}
+    final_c, final_n = combiner.calibrate(held_c, table_c)[ok_c], combiner.calibrate(held_n, table_n)[ok_n]
     t = np.asarray(REJECTION_GRID)
     combiner.clean_rejection = {"thresholds": t.tolist(),
                                 "rates": np.round(clean_survival(final_c, final_n, share, t), 5).tolist()}  # fmt: skip
+    combiner.info["rule_rejected_in_sample"] = int((~ok_c).sum())
     combiner.info |= {"folds": folds, "noise_share_estimate": round(share, 4),
                       "held_out_auc": round(_rank_auc(held_c, held_n), 4)}  # fmt: skip
     return combiner

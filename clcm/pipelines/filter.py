@@ -95,7 +95,7 @@ def stated_clean_rejection(scored: str, threshold: float | None) -> dict[str, An
         return None
     return None if rate is None else {"threshold": threshold, "rate": rate, "source": path.name,
             "note": "estimated by the score stage on its held-out corpus sample, the sample's own noise removed; "
-                    "hard rules on langid/repetition/copy included"}  # fmt: skip
+                    "among the pairs the hard rules keep"}  # fmt: skip
 
 
 def run(config: FilterConfig) -> Manifest:

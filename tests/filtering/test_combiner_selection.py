@@ -152,6 +152,23 @@ def test_a_decisive_rule_is_never_out_voted():
     assert no_rules.predict({"langid": np.array([0.0]), "lexical": np.array([-2.0])})[0] < RULE_FLOOR
 
 
+def test_corpus_pairs_a_rule_rejects_are_not_taught_as_clean():
+    """A corpus with 20% wrong-language pairs (bad lexical fit too): left in the clean class they would teach the
+    network that a bad lexical fit is normal; as rule rejects they are left out, and a misaligned pair stays noisy."""
+    rng = np.random.default_rng(6)
+    n = 600
+    foreign = rng.random(n) < 0.2
+    clean = {"langid": np.where(foreign, 0.0, rng.uniform(0.9, 1.0, n)),
+             "lexical": np.where(foreign, rng.normal(-8, 0.5, n), rng.normal(-3, 0.5, n))}  # fmt: skip
+    noisy = {"langid": rng.uniform(0.9, 1.0, n), "lexical": rng.normal(-6, 1.5, n)}
+    dirs = {"langid": LangIdScorer.direction, "lexical": HIGHER_IS_BETTER}
+    ruled = fit_combiner(clean, noisy, dirs, seed=0, epochs=300)
+    unruled = fit_combiner(clean, noisy, dirs, seed=0, epochs=300, rules={})
+    assert ruled.info["rule_rejected_in_sample"] == foreign.sum()
+    probe = {"langid": np.array([0.95]), "lexical": np.array([-4.0])}  # a lexical fit worse than any clean pair's
+    assert ruled.predict(probe)[0] > unruled.predict(probe)[0] + 0.1
+
+
 def test_cross_fitting_scores_each_pair_with_a_combiner_that_never_saw_it():
     """A group of odd pairs in the clean class (one source: one fold) looks clean to a combiner trained on them but
     noisy to the cross-fitted one, which scores them with the fold that left them out."""
