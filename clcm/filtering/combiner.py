@@ -39,12 +39,14 @@ from clcm.filtering.calibration import clean_survival, estimate_noise_share, int
 
 log = logging.getLogger(__name__)
 
+FILE_NAME = "combiner.json"  # in the score stage's models/ directory
 MIN_TRAIN_PAIRS = 50  # below this the network would overfit; use the plain average
 FOLDS = 3
 DECISIVE_RULES = ("copy", "repetition", "langid")  # in reason precedence: a copied target is "untranslated"
 # A pair a decisive rule rejects scores in [RULE_FLOOR, 1] (higher the further past the threshold); every other
 # pair below RULE_FLOOR, so a rule's reject outranks every pair no rule rejects.
 RULE_FLOOR = 0.999
+RAW_DECIMALS = 9
 TIE_BREAK = 1e-3  # share of noise_score given to the raw logit, so pairs beyond every clean one stay ordered
 AVERAGE_SCALE = 3.0  # average fallback: a mean excess of 3 robust sd's beyond the clean median -> 0.63
 REJECTION_GRID = tuple(np.round(np.concatenate([np.arange(0.5, 0.95, 0.01), np.arange(0.95, 1.0, 0.001)]), 4))
@@ -155,9 +157,10 @@ class Combiner:
 
     def _fold_raw(self, x: np.ndarray, fold: Mapping[str, Any]) -> np.ndarray:
         f = excess_features(x, np.asarray(fold["median"]), np.asarray(fold["scale"]), self._sign)
-        if self.kind == "mlp":
-            return _raw_logit(f, fold["params"])
-        return f[:, : len(self.names)].mean(axis=1)
+        raw = _raw_logit(f, fold["params"]) if self.kind == "mlp" else f[:, : len(self.names)].mean(axis=1)
+        # rounded: matrix products of different batch sizes differ in the last bits, and tied pairs (equal scores)
+        # sit on a step of the calibration table, where those bits would decide the score
+        return np.round(raw, RAW_DECIMALS)
 
     def raw(self, scores: Mapping[str, Any], keys: Sequence[str | None] | None = None) -> np.ndarray:
         """The uncalibrated noise logit per pair; ``keys`` (source texts) pick each pair's fold."""

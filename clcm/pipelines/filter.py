@@ -77,16 +77,14 @@ def _read_scored(path: str) -> tuple[list[pa.Table], list[str]]:
     return tables, names or []
 
 
-COMBINER_FILES = ("combiner.json", "models/combiner.json")  # where the score stage leaves its combiner
-
-
 def stated_clean_rejection(scored: str, threshold: float | None) -> dict[str, Any] | None:
     """The score stage's estimate of the share of clean pairs with noise_score above ``threshold`` (None: no
-    threshold or no combiner next to the scored shards)."""
-    from clcm.filtering.combiner import Combiner
+    threshold or no combiner in the score stage's ``models/``)."""
+    from clcm.filtering.combiner import FILE_NAME, Combiner
 
     base = Path(scored) if Path(scored).is_dir() else Path(scored).parent
-    path = next((base / f for f in COMBINER_FILES if (base / f).is_file()), None)
+    candidates = [Path(layout.model_path(d, FILE_NAME)) for d in (base, base.parent)] + [base / FILE_NAME]
+    path = next((c for c in candidates if c.is_file()), None)
     if threshold is None or path is None:
         return None
     try:

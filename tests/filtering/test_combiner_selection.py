@@ -111,6 +111,19 @@ def test_combiner_learns_and_roundtrips(tmp_path):
     np.testing.assert_array_equal(again.predict(test_clean, keys), comb.predict(test_clean, keys))  # deterministic
 
 
+def test_combiner_scores_do_not_depend_on_the_batch():
+    """Tied pairs (a small corpus repeats its captions) sit on a step of the calibration table; the last bits of a
+    matrix product, which differ with the batch size, must not move them."""
+    rng = np.random.default_rng(7)
+    clean = {k: np.round(v, 1) for k, v in _toy_scores(rng, 300, 0.0).items()}  # many exact ties
+    comb = fit_combiner(clean, _toy_scores(rng, 300, 1.0), DIRS, clean_keys=_keys(300, "c"), seed=0, epochs=200)
+    keys = _keys(300, "c")
+    whole = comb.predict(clean, keys)
+    parts = np.concatenate([comb.predict({k: v[i : i + 7] for k, v in clean.items()}, keys[i : i + 7])
+                            for i in range(0, 300, 7)])  # fmt: skip
+    np.testing.assert_array_equal(whole, parts)
+
+
 def test_combiner_falls_back_to_average_and_handles_nan():
     rng = np.random.default_rng(1)
     comb = fit_combiner(_toy_scores(rng, 10, 0.0), _toy_scores(rng, 10, 1.0), DIRS)
