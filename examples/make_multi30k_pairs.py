@@ -2,7 +2,8 @@
 
 The real workflow translates the English captions with ``clcm-data translate``. Without MT models at hand, this
 script uses Multi30K's *human* target captions as the "translation" (``tgt_origin = "human"``, no ``mt_model``)
-and the English caption as the back-translation; that makes the training signal cleaner than real MT.
+and the English caption as the back-translation (``--no-bt``: none, so no scorer can read noise off a perfect
+back-translation); that makes the training signal cleaner than real MT.
 Val/test queries are written as caption Parquet (human target captions; ``--english-as-mt`` also adds the
 English captions as the MT->English view NRCCR fuses, again as a stand-in). ``--tiny-bert DIR`` builds a small
 random BERT with a WordPiece vocabulary trained on these captions (no pretrained weights are needed).
@@ -32,6 +33,7 @@ def main() -> None:
     ap.add_argument("--tgt", default="de", choices=["de", "fr", "cs"])
     ap.add_argument("--limit", type=int, default=None, help="use only the first N training captions")
     ap.add_argument("--english-as-mt", action="store_true", help="add English rows as the MT->en query view")
+    ap.add_argument("--no-bt", action="store_true", help="leave bt_text empty (default: the English caption)")
     ap.add_argument("--tiny-bert", type=Path, default=None)
     args = ap.parse_args()
     m = args.multi30k
@@ -43,7 +45,7 @@ def main() -> None:
         rows.append({
             "pair_id": f"{cid}>{args.tgt}", "caption_id": cid, "media_id": media, "caption_index": 0, "split": "train",
             "dataset": "multi30k", "src_lang": "en", "src_text": e, "tgt_lang": args.tgt, "tgt_text": t,
-            "bt_text": e, "tgt_origin": "human",
+            "bt_text": None if args.no_bt else e, "tgt_origin": "human",
         })  # fmt: skip
     write_sharded(rows, args.out / "train_pairs", "pairs", PAIR_SCHEMA, rows_per_shard=10_000)
     for split in ("val", "test_2016_flickr"):

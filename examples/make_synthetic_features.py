@@ -1,8 +1,10 @@
 """Honest synthetic visual features for Multi30K media ids, so training and retrieval can run without images.
 
-Each image's vector is a fixed random projection of a hashed bag of words of its *English* caption, plus Gaussian
-noise. Nothing of the target-language captions enters the features, so German/French/Czech retrieval still has to
-be learned cross-lingually; the noise keeps the task from being trivial.
+Each image's vector is a fixed random projection of a hashed bag of the content words of its *English* caption
+(function words such as "a", "the", "is" carry nothing visual and are left out), plus Gaussian noise. It stands in
+for an image encoder that sees the objects and actions the caption names. Nothing of the target-language captions
+enters the features, so German/French/Czech retrieval still has to be learned cross-lingually; the noise keeps the
+task from being trivial.
 
 Writes ``{split}.npy`` and ``{split}.ids.txt`` (media id = image file name without ``.jpg``) per split; pass
 ``--features OUT/train.npy,OUT/val.npy,OUT/test_2016_flickr.npy`` to ``clcm-train``.
@@ -22,12 +24,17 @@ import numpy as np
 
 SPLITS = ("train", "val", "test_2016_flickr")
 _WORD = re.compile(r"[a-z0-9]+")
+FUNCTION_WORDS = frozenset(
+    "a an the of in on at to is are was were be being and or with by for from its his her their this that these "
+    "those there it as into onto while who which some one two three several other another up down out over".split()
+)
 
 
 def bag_of_words(text: str, buckets: int) -> np.ndarray:
     bag = np.zeros(buckets, dtype=np.float32)
     for word in _WORD.findall(text.lower()):
-        bag[zlib.crc32(word.encode()) % buckets] += 1.0
+        if word not in FUNCTION_WORDS:
+            bag[zlib.crc32(word.encode()) % buckets] += 1.0
     return bag / max(np.linalg.norm(bag), 1e-6)
 
 

@@ -19,7 +19,8 @@ def run_cmd(
         list[str] | None, typer.Option("--force", help="Re-run this stage even if complete (repeatable; 'all').")
     ] = None,
 ) -> None:
-    """Run import -> translate -> score -> filter -> export from one YAML config (only new work is done).
+    """Run import -> translate -> score -> filter -> train -> evaluate (+ export) from one YAML config (only new work
+    is done).
 
     Unknown flags (``--runner FlinkRunner ...``) are Beam pipeline options; they override the config's beam_args.
     """

@@ -108,5 +108,7 @@ def filter_cmd(
                                 nrf_fraction=nrf_fraction)  # fmt: skip
     manifest = run(FilterConfig(scored=scored, out_dir=out, selection=selection, plots=plots))
     c = manifest.counts
-    typer.echo(f"kept {c['kept']} of {c['scored']} pairs (dropped {c['dropped']}; nrf_selected "
+    rescued = c.get("kept_by_min_per_media", 0)
+    despite = f", {rescued} of them only by --min-per-media despite their score" if rescued else ""
+    typer.echo(f"kept {c['kept']} of {c['scored']} pairs{despite} (dropped {c['dropped']}; nrf_selected "
                f"{c['nrf_selected']}); report {out}/report.json")  # fmt: skip

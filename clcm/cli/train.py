@@ -1,7 +1,8 @@
 """`clcm-train`: train (baseline, nrccr, cl2cm, nrf) and evaluate cross-lingual cross-modal retrieval models.
 
 `clcm-train --shards DIR --features SPEC --objective nrccr` trains (``train`` is the default command);
-`clcm-train evaluate --checkpoint CKPT --queries Q --features SPEC` evaluates.
+`clcm-train evaluate --checkpoint CKPT --queries Q --features SPEC` evaluates;
+`clcm-train sweep --scored DIR --keep-fractions 1,0.8,0.6 ...` trains at several filter cut-offs and plots SumR.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-COMMANDS = ("train", "evaluate")
+COMMANDS = ("train", "evaluate", "sweep")
 
 
 def _version(value: bool) -> None:
@@ -83,6 +84,7 @@ def train_cmd(
 ) -> None:
     """Train a model on pair shards and visual features; prints the best validation metrics as JSON."""
     from clcm.training.config import load_config
+    from clcm.training.metrics import round_floats
     from clcm.training.trainer import train
 
     flags = dict(shards=shards, features=features, val=val, objective=objective, out_dir=out_dir)
@@ -94,17 +96,8 @@ def train_cmd(
         cfg = cfg.replace(objective_options={**cfg.objective_options, **_key_values(opt, "--opt")})
     summary = train(cfg)
     best = summary["best"] or {}
-    typer.echo(
-        json.dumps(
-            {
-                "out_dir": cfg.out_dir,
-                "steps": summary["steps"],
-                "best_epoch": best.get("epoch"),
-                "best_val": best.get("val"),
-            },
-            default=str,
-        )
-    )
+    result = {"out_dir": cfg.out_dir, "steps": summary["steps"], "best_epoch": best.get("epoch")}
+    typer.echo(json.dumps(round_floats(result | {"best_val": best.get("val")}), default=str))
 
 
 @app.command("evaluate")
@@ -127,15 +120,71 @@ def evaluate_cmd(
     """Evaluate a checkpoint: R@1/5/10, MedR, MeanR, mAP, SumR in both directions, as JSON (fused methods: every
     fusion weight of NRCCR's video tester too)."""
     from clcm.training.evaluation import evaluate_checkpoint
+    from clcm.training.metrics import round_floats
 
     metrics = evaluate_checkpoint(
         checkpoint, queries, features, fusion_weight=fusion_weight, tgt_lang=tgt_lang, split=split, device=device
     )
-    text = json.dumps(metrics, indent=2)
+    text = json.dumps(round_floats(metrics), indent=2)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text + "\n", encoding="utf-8")
     typer.echo(text)
+
+
+def _floats(text: str | None, flag: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in (text or "").split(",") if x.strip())
+    except ValueError:
+        raise UsageError(f"{flag} expects comma-separated numbers, got {text!r}") from None
+
+
+@app.command("sweep")
+def sweep_cmd(
+    scored: Annotated[str, typer.Option(help="Scored pair shards (the output directory of `clcm-data score`).")],
+    out_dir: Annotated[str, typer.Option(help="Output directory: sweep.json, sweep.png, one model per point.")],
+    keep_fractions: Annotated[
+        str, typer.Option(help="Comma-separated keep fractions (best F by noise_score), one model each.")
+    ] = "1,0.8,0.6,0.4",
+    thresholds: Annotated[str, typer.Option(help="Comma-separated noise_score thresholds, one model each.")] = "",
+    budget_steps: Annotated[
+        int | None, typer.Option(help="Optimiser steps per point (default: --epochs over the largest selection).")
+    ] = None,
+    test: Annotated[str | None, typer.Option(help="Test queries; every point's best model is evaluated.")] = None,
+    config: Annotated[Path | None, typer.Option(help="Training YAML config; flags override its keys.")] = None,
+    features: Annotated[str | None, typer.Option(help="Visual features (as for train).")] = None,
+    val: Annotated[str | None, typer.Option(help="Validation queries: the SumR the sweep plots.")] = None,
+    objective: Annotated[str | None, typer.Option(help="baseline | nrccr | cl2cm | nrf")] = None,
+    text_model: Annotated[str | None, typer.Option(help="HF text encoder id or local directory.")] = None,
+    tgt_lang: Annotated[str | None, typer.Option(help="Target language to train and validate on.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs over the largest selection (sets the budget).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Training batch size.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:N")] = None,
+    opt: Annotated[list[str] | None, typer.Option("--opt", help="Objective option KEY=VALUE (repeatable).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Train config KEY=VALUE (repeatable).")] = None,
+) -> None:
+    """Threshold vs retrieval: train the same model on the best F of the pairs for each F (same steps), plot SumR."""
+    from clcm.pipelines.sweep import SweepConfig, run
+    from clcm.training.config import load_config
+
+    flags = dict(features=features, val=val, objective=objective, text_model=text_model, tgt_lang=tgt_lang)
+    flags |= dict(epochs=epochs, batch_size=batch_size, device=device, progress=False)
+    cfg = load_config(config, flags, explicit=_key_values(set_, "--set"))
+    if opt:
+        cfg = cfg.replace(objective_options={**cfg.objective_options, **_key_values(opt, "--opt")})
+    if not cfg.features or not cfg.val:
+        raise UsageError("the sweep needs --features and --val (the validation SumR is what it plots)")
+    sweep = SweepConfig(scored=scored, out_dir=out_dir, train=cfg, keep_fractions=_floats(keep_fractions,
+                        "--keep-fractions"), thresholds=_floats(thresholds, "--thresholds"),
+                        budget_steps=budget_steps, test=test)  # fmt: skip
+    result = run(sweep)
+    typer.echo(f"{'point':<16} {'pairs':>7} {'keep':>6} {'steps':>6} {'val SumR':>9} {'test SumR':>10}")
+    for r in result["points"]:
+        val_sumr = (r.get("val") or {}).get("sumr", "-")
+        test_sumr = (r.get("test") or {}).get("sumr", "-")
+        typer.echo(f"{r['point']:<16} {r['pairs']:>7} {r['keep_rate']:>6.2f} {r.get('steps', 0):>6} "
+                   f"{val_sumr:>9} {test_sumr:>10}")  # fmt: skip
+    typer.echo(f"-> {out_dir}/sweep.json, {out_dir}/sweep.png")
 
 
 def main(argv: list[str] | None = None) -> None:

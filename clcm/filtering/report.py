@@ -42,11 +42,14 @@ def build_report(
     examples: Mapping[str, Sequence[Any]],
     config: Mapping[str, Any],
     clean_rejection: Mapping[str, Any] | None = None,
+    rescued: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The report as a dict.
 
     Args:
         keep, reason, nrf_selected: the selection.
+        rescued: pairs kept by ``min_per_media`` although their score would drop them (counted in ``kept``
+            and, separately, in ``kept_by_min_per_media``).
         scores: column name (``noise_score``, ``score_<name>``) -> values.
         thresholds: column name -> threshold used (hard rules and noise_score).
         examples: ``pair_id``, ``src_text``, ``tgt_text`` per pair (dropped examples are sampled from them).
@@ -64,6 +67,7 @@ def build_report(
     return {
         "scored": n,
         "kept": int(keep.sum()),
+        "kept_by_min_per_media": int(rescued.sum()) if rescued is not None else 0,
         "dropped": dict(sorted(dropped.items())),
         "keep_rate": round(float(keep.mean()), 5) if n else None,
         "nrf_selected": int(nrf_selected.sum()),
@@ -105,10 +109,12 @@ def write_plots(
         plt.close(fig)
         names.append(name)
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    labels = ["kept", *report["dropped"]]
-    counts = [report["kept"], *report["dropped"].values()]
+    rescued = report.get("kept_by_min_per_media", 0)
+    labels = ["kept", *(["kept by min-per-media"] if rescued else []), *report["dropped"]]
+    counts = [report["kept"] - rescued, *([rescued] if rescued else []), *report["dropped"].values()]
+    colours = ["#55a868", *(["#dd8452"] if rescued else []), *["#c44e52"] * len(report["dropped"])]
     total = max(report["scored"], 1)
-    ax.barh(labels, [c / total for c in counts], color=["#55a868"] + ["#c44e52"] * (len(labels) - 1))
+    ax.barh(labels, [c / total for c in counts], color=colours)
     ax.set(title=f"outcome of {report['scored']} pairs", xlabel="share of pairs", xlim=(0, 1))
     fig.tight_layout()
     fig.savefig(inside(out, "reasons.png"), dpi=90)

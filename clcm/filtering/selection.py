@@ -7,7 +7,8 @@ Pure numpy; never re-scores. Decision order (the first failing step names the ``
 2. ``noise_score > threshold`` -> ``noise_score``;
 3. ``keep_fraction``: only the best F of all pairs by ``noise_score`` survive -> ``below_keep_fraction``;
 4. ``min_per_media`` K: every media item keeps its best K pairs by ``noise_score`` among those dropped by steps
-   2-3 (hard-rule failures are never rescued: a wrong-language caption is no caption);
+   2-3 (hard-rule failures are never rescued: a wrong-language caption is no caption); such pairs are kept
+   *despite* their score and marked ``rescued`` (the report counts them);
 5. NRF (methods.md §3.2): among kept pairs, the top ``nrf_fraction`` by quality q are ``nrf_selected``;
    q = z(score_embedding) + z(score_bt_chrf) when those columns exist (the spec's LaBSE cosine + BT chrF),
    else q = -noise_score.
@@ -62,6 +63,7 @@ class Selection:
     reason: list[str | None]
     nrf_selected: np.ndarray  # bool (n,)
     rule_thresholds: dict[str, float]
+    rescued: np.ndarray  # bool (n,): kept by min_per_media although noise_score / keep_fraction dropped it
 
 
 def rule_threshold(name: str, value: float | None) -> float:
@@ -115,6 +117,7 @@ def select(
         for i in order[n_keep:]:
             reason[int(i)] = reason[int(i)] or FRACTION_REASON
     keep = np.array([r is None for r in reason], dtype=bool)
+    rescued = np.zeros(n, dtype=bool)
     if config.min_per_media > 0:
         by_media: dict[str, list[int]] = {}
         for i, m in enumerate(media_ids):
@@ -125,7 +128,7 @@ def select(
                 continue
             rescuable = sorted((i for i in idx if not keep[i] and not hard[i]), key=lambda i: (noise[i], i))
             for i in rescuable[:short]:
-                keep[i], reason[i] = True, None
+                keep[i], reason[i], rescued[i] = True, None, True
     quality = (
         sum(_zscore(scores[q]) for q in NRF_QUALITY if q in scores)
         if any(q in scores for q in NRF_QUALITY)
@@ -137,4 +140,4 @@ def select(
     if n_sel:
         order = kept[np.argsort(-np.asarray(quality)[kept], kind="stable")]
         nrf[order[:n_sel]] = True
-    return Selection(keep, reason, nrf, thresholds)
+    return Selection(keep, reason, nrf, thresholds, rescued)

@@ -58,7 +58,8 @@ def _scored_files(path: str) -> list[str]:
         raise InputError(f"{exc}; run `clcm-data score` first") from None
 
 
-def _read_scored(path: str) -> tuple[list[pa.Table], list[str]]:
+def read_scored(path: str) -> tuple[list[pa.Table], list[str]]:
+    """The scored shards of ``path`` (one table per shard, cast to one schema) and their scorer names."""
     files = _scored_files(path)
     tables = []
     names: list[str] | None = None
@@ -99,7 +100,7 @@ def stated_clean_rejection(scored: str, threshold: float | None) -> dict[str, An
 def run(config: FilterConfig) -> Manifest:
     """Filter ``config.scored`` into ``config.out_dir``; returns the written manifest."""
     start = time.perf_counter()
-    tables, names = _read_scored(config.scored)
+    tables, names = read_scored(config.scored)
     sel_cfg = config.selection
     missing = [r for r in sel_cfg.rules if r not in names]  # default rules on absent columns are just not applied
     if missing:
@@ -143,7 +144,8 @@ def run(config: FilterConfig) -> Manifest:
     cfg = asdict(config) | {"selection": asdict(sel_cfg) | {"rules": dict(sel_cfg.rules)}}
     report = build_report(keep=sel.keep, reason=sel.reason, nrf_selected=sel.nrf_selected, scores=plot_scores,
                           thresholds=thresholds, examples=examples, config=cfg["selection"],
-                          clean_rejection=stated_clean_rejection(config.scored, sel_cfg.threshold))  # fmt: skip
+                          clean_rejection=stated_clean_rejection(config.scored, sel_cfg.threshold),
+                          rescued=sel.rescued)  # fmt: skip
     plots = write_plots(out, plot_scores, thresholds, report) if config.plots else []
     write_report(out, report)
     if report["kept"] == 0:
@@ -157,6 +159,7 @@ def run(config: FilterConfig) -> Manifest:
             "kept": report["kept"],
             "dropped": report["dropped"],
             "nrf_selected": report["nrf_selected"],
+            "kept_by_min_per_media": report["kept_by_min_per_media"],
         },  # fmt: skip
         inputs=[input_record(f) for f in _scored_files(config.scored)],
         shards=shards,
@@ -171,4 +174,5 @@ def run(config: FilterConfig) -> Manifest:
 def describe(manifest: Manifest) -> dict[str, Any]:
     """One-line summary for the CLI."""
     c = manifest.counts
-    return {"scored": c["scored"], "kept": c["kept"], "dropped": c["dropped"], "nrf_selected": c["nrf_selected"]}
+    keys = ("scored", "kept", "kept_by_min_per_media", "dropped", "nrf_selected")
+    return {k: c[k] for k in keys if k in c}

@@ -1,14 +1,16 @@
 """`clcm-data run`: every stage from one config, idempotent, resumable and incremental.
 
-Flow: ``import -> translate -> score -> filter -> export``, each stage writing ``RUN_DIR/<stage>/`` with its
-``_manifest.json``. After a stage returns, the runner writes ``RUN_DIR/<stage>/_stage.json`` last: the stage's key
-and the sha256 of every file the stage wrote. A stage is *complete* only when that stamp exists, its key is the
-current key and every listed file is present with the same sha256; a complete stage is skipped. Anything else
-(no stamp: a run was killed or failed there; a changed key; a missing or altered file) clears the directory and
-re-runs the stage. Keys chain: ``key(stage) = hash(section, fingerprints, key(previous stage), sha256 of the
-previous stage's outputs)`` where the import fingerprint covers the input files' contents and the translate
-fingerprint the local model directories, so a changed config, input or model re-runs that stage and every stage
-after it, while a stage repaired to the same bytes leaves the stages after it alone.
+Flow: ``import -> translate -> score -> filter -> train -> evaluate`` (and ``export``), each stage writing
+``RUN_DIR/<stage>/`` with its ``_manifest.json``. After a stage returns, the runner writes
+``RUN_DIR/<stage>/_stage.json`` last: the stage's key and the sha256 of every file the stage wrote. A stage is
+*complete* only when that stamp exists, its key is the current key and every listed file is present with the same
+sha256; a complete stage is skipped. Anything else (no stamp: a run was killed or failed there; a changed key; a
+missing or altered file) clears the directory and re-runs the stage. Keys chain: ``key(stage) = hash(section,
+fingerprints, key(input stage), sha256 of the input stage's outputs)``, the input stage being the one whose output
+the stage reads (``run_config.STAGE_INPUTS``); the import fingerprint covers the input files' contents, the
+translate fingerprint the local model directories, the train fingerprint its features, text model and validation
+queries. So a changed config, input or model re-runs that stage and every stage that reads from it, while a stage
+repaired to the same bytes leaves the stages after it alone.
 
 Incremental runs: the translate stage's content-addressed cache lives in ``RUN_DIR/cache`` (unless the config sets
 ``cache_dir``), so re-running over a grown caption set translates only the new texts and writes the same rows a
@@ -32,10 +34,12 @@ from typing import Any
 from clcm import __version__
 from clcm.errors import OutputError, UsageError
 from clcm.pipelines.run_config import STAGE_ORDER, RunConfig, StageSection
-from clcm.pipelines.run_stages import STAGES, StageContext
+from clcm.pipelines.run_model_stages import MODEL_STAGES
+from clcm.pipelines.run_stages import DATA_STAGES, Stage, StageContext
 from clcm.schemas import MANIFEST_NAME, config_hash, write_text_atomic
 from clcm.schemas.io import file_sha256
 
+STAGES: dict[str, Stage] = {**DATA_STAGES, **MODEL_STAGES}
 STAMP_NAME = "_stage.json"
 LOCK_NAME = ".lock"
 RUN_LOG = "_run.json"
@@ -174,26 +178,28 @@ def run(
     statuses: list[StageStatus] = []
     with run_lock(run_dir):
         planned = []  # every section is validated before any stage runs
-        upstream: StageContext | None = None
+        contexts: dict[str, StageContext] = {}
         for section in config.stages:
             stage = STAGES[section.name]
+            source = config.input_of(section.name)
             ctx = StageContext(
                 run_dir=run_dir,
                 out=run_dir / section.name,
-                upstream=upstream,
+                upstream=contexts[source] if source else None,
                 beam_args=(*config.beam_args, *beam_args),
                 workers=config.workers,
                 cache_dir=config.translation_cache,
             )
             planned.append((section, stage, ctx, stage.build(section.as_dict(), ctx)))
-            upstream = ctx
-        upstream_key: str | None = None
-        upstream_ran = False
+            contexts[section.name] = ctx
+        done_keys: dict[str, str] = {}  # stage -> hash(its key, its outputs): the next stage's upstream key
+        ran: set[str] = set()
         for section, stage, ctx, stage_config in planned:
-            key = stage_key(section, upstream_key, stage.fingerprint(stage_config, ctx))
+            source = ctx.upstream.name if ctx.upstream else None
+            key = stage_key(section, done_keys.get(source or ""), stage.fingerprint(stage_config, ctx))
             why = check_complete(ctx.out, key)
-            if why == "config, input or upstream changed" and upstream_ran and ctx.upstream:
-                why = f"upstream {ctx.upstream.name} re-ran"
+            if why == "config, input or upstream changed" and source in ran:
+                why = f"upstream {source} re-ran"
             if why is None and ("all" in force or section.name in force):
                 why = "forced"
             if why is None:
@@ -205,11 +211,12 @@ def run(
                 write_stamp(ctx.out, section.name, key)
                 seconds = round(time.perf_counter() - t0, 3)
                 status = StageStatus(section.name, "ran", why, seconds, _manifest_counts(ctx.out))
-            upstream_ran = status.action == "ran"
+            if status.action == "ran":
+                ran.add(section.name)
             statuses.append(status)
             if on_status:
                 on_status(status)
-            upstream_key = config_hash({"key": key, "outputs": outputs_digest(ctx.out)})
+            done_keys[section.name] = config_hash({"key": key, "outputs": outputs_digest(ctx.out)})
         write_run_log(run_dir, config, statuses)
     return statuses
 
@@ -224,4 +231,4 @@ def write_run_log(run_dir: Path, config: RunConfig, statuses: Sequence[StageStat
     write_text_atomic(run_dir / RUN_LOG, json.dumps(log, indent=2, sort_keys=True) + "\n")
 
 
-__all__ = ["StageStatus", "check_complete", "run", "stage_key"]
+__all__ = ["STAGES", "StageStatus", "check_complete", "run", "stage_key"]

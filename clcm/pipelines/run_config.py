@@ -9,13 +9,17 @@ Example (see ``examples/run-local.yaml``)::
     translate: {tgt_langs: [de, cs], model: models/opus-mt, backend: ct2}
     score:     {...}               # keys of clcm.pipelines.score's config
     filter:    {...}
+    train:     {features: feats/train.npy, val: data/val_cs.parquet, objective: baseline, ...}  # TrainConfig keys
+    evaluate:  {queries: data/test_cs.parquet}
     export:    {format: nrccr}
 
 A section's keys are exactly the fields of that stage's own config dataclass (``ImportConfig``, ``TranslateConfig``,
 ...), minus the paths the runner fills in (inputs from the upstream stage, the output directory); nested
 dataclasses (``translate.settings``) are YAML mappings. Any other key is a :class:`~clcm.errors.UsageError` naming
-the key and its section. Stages run in the order of :data:`STAGE_ORDER`; every stage but ``import`` is optional,
-and a stage needs the stage before it (export may follow any stage).
+the key and its section. Stages run in the order of :data:`STAGE_ORDER`; every stage but ``import`` is optional.
+A stage reads the output of the nearest configured stage among its :data:`STAGE_INPUTS` (``train`` reads
+``filter``'s kept pairs, or ``score``'s or ``translate``'s pairs when there is no filter; ``export`` reads the last
+data stage, never a model) and needs at least one of them.
 """
 
 from __future__ import annotations
@@ -29,7 +33,17 @@ from typing import Any
 from clcm.configs import build_config, check_config, load_yaml, max_workers, option, unknown_key_error
 from clcm.errors import UsageError
 
-STAGE_ORDER = ("import", "translate", "score", "filter", "export")
+STAGE_ORDER = ("import", "translate", "score", "filter", "train", "evaluate", "export")
+# The stages whose output a stage can read, nearest first: its input is the first of these that is configured.
+STAGE_INPUTS: dict[str, tuple[str, ...]] = {
+    "import": (),
+    "translate": ("import",),
+    "score": ("translate", "import"),  # import: pairs imported as such (human or external translations)
+    "filter": ("score",),
+    "train": ("filter", "score", "translate"),
+    "evaluate": ("train",),
+    "export": ("filter", "score", "translate", "import"),
+}
 TOP_LEVEL_KEYS = ("run_dir", "workers", "beam_args", "cache_dir", *STAGE_ORDER)
 
 
@@ -69,6 +83,11 @@ class RunConfig:
 
     def stage(self, name: str) -> StageSection | None:
         return next((s for s in self.stages if s.name == name), None)
+
+    def input_of(self, name: str) -> str | None:
+        """The configured stage whose output stage ``name`` reads (None for ``import``)."""
+        names = {s.name for s in self.stages}
+        return next((n for n in STAGE_INPUTS[name] if n in names), None)
 
     @property
     def translation_cache(self) -> str:
@@ -121,9 +140,9 @@ def parse_run_config(data: Any, *, run_dir: str | None = None, source: str = "<c
     if "import" not in names:
         raise UsageError(f"{source}: the run config needs an `import:` section")
     for name in names:
-        i = STAGE_ORDER.index(name)
-        if name not in ("import", "export") and STAGE_ORDER[i - 1] not in names:
-            raise UsageError(f"section {name!r} needs the {STAGE_ORDER[i - 1]!r} section before it")
+        needs = STAGE_INPUTS[name]
+        if needs and not any(n in names for n in needs):
+            raise UsageError(f"section {name!r} needs the {' or '.join(repr(n) for n in needs)} section before it")
     workers = data.get("workers", 1)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise UsageError(f"`workers` must be a positive integer, got {workers!r}")
@@ -148,6 +167,7 @@ def load_run_config(path: str | Path, *, run_dir: str | None = None) -> RunConfi
 
 
 __all__ = [
+    "STAGE_INPUTS",
     "STAGE_ORDER",
     "RunConfig",
     "StageSection",

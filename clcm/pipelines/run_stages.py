@@ -1,9 +1,10 @@
 """The stages `clcm-data run` orchestrates: how each builds its own config from a run-config section and runs.
 
 Each :class:`Stage` adapter knows three things about one stage: which config dataclass its section fills (the
-runner sets the paths: inputs come from the previous stage's directory, outputs go to ``RUN_DIR/<stage>``), what
-besides its section decides its outputs (``fingerprint``: input file contents, local model directories), and how
-to run it. The stage libraries are imported lazily, so a run config validates without Beam or torch loaded.
+runner sets the paths: inputs come from the input stage's directory, outputs go to ``RUN_DIR/<stage>``), what
+besides its section decides its outputs (``fingerprint``: input file contents, local model directories, features),
+and how to run it. The stage libraries are imported lazily, so a run config validates without Beam or torch loaded.
+The model stages (``train``, ``evaluate``) are in :mod:`clcm.pipelines.run_model_stages`.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class Stage(ABC):
         """Run the stage into ``ctx.out`` (an empty directory); it writes ``_manifest.json``."""
 
 
-def _require_upstream(ctx: StageContext, stage: str) -> StageContext:
+def require_upstream(ctx: StageContext, stage: str) -> StageContext:
     if ctx.upstream is None:
         raise UsageError(f"section {stage!r} needs a stage before it")
     return ctx.upstream
@@ -107,7 +108,7 @@ class TranslateStage(Stage):
     def build(self, section: Mapping[str, Any], ctx: StageContext) -> Any:
         from clcm.pipelines.translate import TranslateConfig
 
-        up = _require_upstream(ctx, self.name)
+        up = require_upstream(ctx, self.name)
         fixed = {"inputs": (str(up.out),), "out_dir": str(ctx.out), "cache_dir": ctx.cache_dir, "workers": ctx.workers}
         config = build_dataclass(TranslateConfig, section, "translate", fixed)
         if isinstance(config.tgt_langs, str):
@@ -128,7 +129,7 @@ class TranslateStage(Stage):
     def execute(self, config: Any, ctx: StageContext) -> None:
         from clcm.pipelines.translate_run import run
 
-        up = _require_upstream(ctx, self.name)
+        up = require_upstream(ctx, self.name)
         try:
             files = layout.input_files(str(up.out), layout.CAPTION_INPUTS, what="caption shards")
         except InputError:
@@ -137,14 +138,14 @@ class TranslateStage(Stage):
 
 
 class ScoreStage(Stage):
-    """Score the translate stage's pair shards (its ``pairs/``, not its ``rejects/``; see schemas/layout.py)."""
+    """Score the translate (or import) stage's pair shards (its ``pairs/``, not ``rejects/``: schemas/layout.py)."""
 
     name = "score"
 
     def build(self, section: Mapping[str, Any], ctx: StageContext) -> Any:
         from clcm.pipelines.score import ScoreConfig
 
-        up = _require_upstream(ctx, self.name)
+        up = require_upstream(ctx, self.name)
         fixed = {"inputs": str(up.out), "out_dir": str(ctx.out), "workers": ctx.workers}
         config = build_dataclass(ScoreConfig, section, "score", fixed)
         if isinstance(config.scorers, str):
@@ -158,6 +159,14 @@ class ScoreStage(Stage):
     def execute(self, config: Any, ctx: StageContext) -> None:
         from clcm.pipelines.score import run
 
+        up = require_upstream(ctx, self.name)
+        try:
+            layout.input_files(str(up.out), layout.PAIR_INPUTS, what="pair shards")
+        except InputError:
+            raise UsageError(
+                f"nothing to score: {up.out} holds no pair shards (import pairs with --as-pairs or "
+                "rows that have tgt_text, or add a translate section)"
+            ) from None
         run(config, ctx.beam_args)
 
 
@@ -167,7 +176,7 @@ class FilterStage(Stage):
     def build(self, section: Mapping[str, Any], ctx: StageContext) -> Any:
         from clcm.pipelines.filter import FilterConfig
 
-        up = _require_upstream(ctx, self.name)
+        up = require_upstream(ctx, self.name)
         return build_dataclass(FilterConfig, section, "filter", {"scored": str(up.out), "out_dir": str(ctx.out)})
 
     def execute(self, config: Any, ctx: StageContext) -> None:
@@ -184,7 +193,7 @@ class ExportStage(Stage):
     def build(self, section: Mapping[str, Any], ctx: StageContext) -> Any:
         from clcm.formats.export import ExportConfig
 
-        up = _require_upstream(ctx, self.name)
+        up = require_upstream(ctx, self.name)
         return build_dataclass(ExportConfig, section, "export", {"input": str(up.out), "out": str(ctx.out)})
 
     def execute(self, config: Any, ctx: StageContext) -> None:
@@ -193,7 +202,7 @@ class ExportStage(Stage):
         run_export(config)
 
 
-STAGES: dict[str, Stage] = {
+DATA_STAGES: dict[str, Stage] = {
     "import": ImportStage(),
     "translate": TranslateStage(),
     "score": ScoreStage(),

@@ -104,3 +104,18 @@ def gallery_index(caption_media: list[str], visual_ids: list[str]) -> np.ndarray
     if missing:
         raise ValueError(f"{len(missing)} caption(s) refer to media ids not in the gallery, e.g. {missing[:3]}")
     return np.fromiter((pos[m] for m in caption_media), dtype=np.int64, count=len(caption_media))
+
+
+def round_floats(value: object, digits: int = 5) -> object:
+    """``value`` with every float (in nested dicts/lists/tuples, numpy scalars too) rounded to ``digits``
+    significant digits, for JSON written to disk: ``7.988165680473373`` -> ``7.9882``, ``4.7549502e-4`` ->
+    ``0.0004755``. Integers, strings, None, NaN and infinities are left as they are."""
+    if isinstance(value, dict):
+        return {k: round_floats(v, digits) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [round_floats(v, digits) for v in value]
+    if isinstance(value, float | np.floating) and np.isfinite(value):
+        return float(f"{float(value):.{digits}g}")
+    if isinstance(value, np.integer):
+        return int(value)
+    return value

@@ -28,6 +28,7 @@ from clcm.training.config import TrainConfig, resolve_defaults
 from clcm.training.data import PairCollate, load_pairs, load_queries, move_batch
 from clcm.training.evaluation import evaluate
 from clcm.training.features import load_features
+from clcm.training.metrics import round_floats
 from clcm.training.models import top_layers
 from clcm.training.objectives import build_objective, objective_class
 from clcm.training.objectives.base import BuildContext, Objective, Stage
@@ -377,7 +378,8 @@ class Trainer:
             "amp": str(self.amp) if self.amp else "off",
         }
         if self.main_rank:
-            (self.out / "metrics.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+            text = json.dumps(round_floats(summary), indent=2, default=str)
+            (self.out / "metrics.json").write_text(text + "\n", encoding="utf-8")
         if self.world > 1:
             torch.distributed.destroy_process_group()
         return summary

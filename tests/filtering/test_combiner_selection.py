@@ -236,6 +236,7 @@ def test_min_per_media_rescues_but_not_hard_rule_drops():
                                                                    min_per_media=1))  # fmt: skip
     assert sel.keep.tolist() == [False, True, False, True]  # a: best of the two; b: wrong language stays out
     assert sel.reason == [NOISE_REASON, None, "wrong_language", None]
+    assert sel.rescued.tolist() == [False, True, False, False]  # kept despite its score; c passed on its own
 
 
 def test_nrf_selection_uses_quality_scores_or_noise():

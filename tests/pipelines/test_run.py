@@ -40,7 +40,8 @@ def _actions(run_dir: Path) -> dict[str, tuple[str, str]]:
         ),
         ({"export": {"format": "jsonl", "input": "z"}}, "unknown key 'input' in section 'export'"),
         ({"import": None}, "needs an `import:` section"),
-        ({"translate": None, "score": {}}, "section 'score' needs the 'translate' section before it"),
+        ({"evaluate": {"queries": "q"}}, "section 'evaluate' needs the 'train' section before it"),
+        ({"translate": None, "filter": {}}, "section 'filter' needs the 'score' section before it"),
         ({"workers": 0}, "`workers` must be a positive integer"),
     ],
 )
@@ -182,7 +183,8 @@ def test_one_and_two_workers_give_identical_shards(tmp_path: Path, model: Path) 
 
 @pytest.mark.parametrize("name", ["run-local.yaml", "run-dataflow.yaml", "run-flink.yaml", "run-spark.yaml"])
 def test_example_configs_validate(name: str, tmp_path: Path) -> None:
-    from clcm.pipelines.run_stages import STAGES, StageContext
+    from clcm.pipelines.run import STAGES
+    from clcm.pipelines.run_stages import StageContext
 
     config = load_run_config(Path(__file__).resolve().parents[2] / "examples" / name)
     assert config.stage("import") and config.stage("translate")

@@ -158,6 +158,19 @@ def test_filter_default_rules_have_their_own_reasons_and_the_report_states_the_c
     assert stated["threshold"] == DEFAULT_THRESHOLD and 0 <= stated["rate"] <= 0.2
 
 
+def test_filter_counts_pairs_kept_by_min_per_media(scored_dir, tmp_path):
+    from clcm.filtering.selection import SelectionConfig
+
+    noise = read_table(scored_dir, prefix="scored").column("noise_score").to_numpy()
+    cut = float(np.quantile(noise, 0.2))  # strict: most images lose every caption to the threshold
+    m = run_filter(FilterConfig(str(scored_dir), str(tmp_path), SelectionConfig(threshold=cut, min_per_media=1)))
+    kept = read_table(tmp_path, prefix="kept").column("noise_score").to_numpy()
+    report = json.loads((tmp_path / "report.json").read_text())
+    # pairs kept only by --min-per-media have no reject_reason, yet the threshold dropped them: counted apart
+    assert report["kept_by_min_per_media"] == m.counts["kept_by_min_per_media"] == int((kept > cut).sum()) > 0
+    assert m.counts["kept"] == len(kept)
+
+
 def test_filter_empty_result_is_a_warning(scored_dir, tmp_path, caplog):
     from clcm.filtering.selection import SelectionConfig
 
