@@ -33,10 +33,10 @@ echo "== A3/4 translate en->cs and back-translate cs->en (Apache Beam, DirectRun
 $BIN/clcm-data translate -i "$OUT/captions" -o "$OUT/pairs" --lang cs \
   --model "$MODELS/marian-ct2" --bt-model "$MODELS/marian-ct2" --cache-dir "$OUT/cache"
 
-echo "== A4/4 score the MT pairs and filter them (hard rule: the target must be Czech)"
+echo "== A4/4 score the MT pairs and filter them (default threshold and hard rules)"
 $BIN/clcm-data score -i "$OUT/pairs" -o "$OUT/scored"
-$BIN/clcm-data filter -i "$OUT/scored" -o "$OUT/filtered" --threshold 0.5 --rule langid
-echo "   (random MT output is not Czech, so the langid rule drops it: nothing of it could train a model)"
+$BIN/clcm-data filter -i "$OUT/scored" -o "$OUT/filtered"
+echo "   (random MT output is not Czech: the langid rule drops it, so nothing of it could train a model)"
 
 echo "== B1/4 training data, features and text encoder"
 stand_in "MT output = Multi30K's HUMAN Czech captions ($TRAIN_PAIRS train pairs) with ${NOISE} of them replaced by"
@@ -52,15 +52,15 @@ $BIN/python examples/corrupt_pairs.py "$OUT/train-data/train_pairs" "$OUT/train-
 echo "== B2/4 score the noisy training pairs (no back-translations: the scorers see source and target only)"
 $BIN/clcm-data score -i "$OUT/train-noisy" -o "$OUT/train-scored"
 
-echo "== B3/4 filter: drop pairs with noise_score > 0.5"
-$BIN/clcm-data filter -i "$OUT/train-scored" -o "$OUT/train-filtered" --threshold 0.5
+echo "== B3/4 filter with the defaults: hard rules (langid, copy, repetition) and noise_score > 0.97"
+$BIN/clcm-data filter -i "$OUT/train-scored" -o "$OUT/train-filtered"
 
 echo "== B4/4 train the baseline model on all pairs and on the kept pairs (same steps), evaluate on test_2016_flickr"
 F="$OUT/features"
 FEATURES="$F/train.npy,$F/val.npy,$F/test_2016_flickr.npy"
 # `clcm-train sweep` trains one model per selection of the scored pairs on the same step budget: keep-1 is every
-# pair, threshold-0.5 is exactly what the filter above kept. Model selection on val, test on test_2016_flickr.
-$BIN/clcm-train sweep --scored "$OUT/train-scored" --out-dir "$OUT/train" --keep-fractions 1 --thresholds 0.5 \
+# pair, threshold-0.97 is exactly what the filter above kept. Model selection on val, test on test_2016_flickr.
+$BIN/clcm-train sweep --scored "$OUT/train-scored" --out-dir "$OUT/train" --keep-fractions 1 --thresholds 0.97 \
   --features "$FEATURES" --val "$OUT/train-data/val_cs.parquet" --test "$OUT/train-data/test_2016_flickr_cs.parquet" \
   --config examples/train_tiny_cpu.yaml --text-model "$MODELS/tiny-bert" ${EPOCHS:+--epochs "$EPOCHS"}
 

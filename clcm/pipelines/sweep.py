@@ -1,11 +1,12 @@
 """Threshold vs retrieval: train the same model on several selections of one scored corpus, plot SumR vs keep rate.
 
 A filter threshold trades data for cleanliness; the metric a user cares about is retrieval, not noise recall. The
-sweep selects, for every point, the pairs with the lowest ``noise_score`` (a keep fraction or a threshold, via
-:func:`clcm.filtering.selection.select` with the filter's default hard rules, so a threshold point keeps exactly
-what ``clcm-data filter --threshold T`` keeps), trains one model per point through the trainer's public entry point
-(:func:`clcm.training.trainer.train`) on the **same budget** — the same number of optimiser steps, so a smaller
-selection gets more epochs — and records the best validation SumR (and test SumR when test queries are given).
+sweep selects, for every point, the pairs with the lowest ``noise_score`` via
+:func:`clcm.filtering.selection.select`: a keep fraction F keeps the best F by ``noise_score`` alone (F = 1: every
+pair), a threshold T keeps exactly what ``clcm-data filter --threshold T`` keeps (its default hard rules too). It
+trains one model per point through the trainer's public entry point (:func:`clcm.training.trainer.train`) on the
+**same budget** — the same number of optimiser steps, so a smaller selection gets more epochs — and records the best
+validation SumR (and test SumR when test queries are given).
 Output: ``sweep.json`` (one row per point), ``sweep.png`` (SumR against keep rate, each point labelled with its
 noise_score cut-off) and ``_manifest.json``; each point's pairs and model stay in ``points/<label>/``.
 """
@@ -41,8 +42,8 @@ class SweepConfig:
         out_dir: output directory.
         train: the base training config; ``shards``, ``out_dir``, ``epochs`` and ``max_steps_per_epoch`` are set
             per point, and ``keep_column`` is ignored (the sweep decides what is kept).
-        keep_fractions: keep the best F of the pairs by noise_score, one point per F.
-        thresholds: keep pairs with noise_score <= T, one point per T.
+        keep_fractions: keep the best F of the pairs by noise_score, one point per F (1 = every pair).
+        thresholds: keep what ``clcm-data filter --threshold T`` keeps (noise_score <= T, default hard rules).
         budget_steps: optimiser steps per point; None = ``train.epochs`` epochs over the largest selection.
         test: test queries; each point's best model is evaluated on them too.
     """
@@ -62,7 +63,9 @@ class SweepConfig:
                 raise UsageError(f"keep fractions must be in (0, 1], got {f}")
         if not self.keep_fractions and not self.thresholds:
             raise UsageError("the sweep needs at least one keep fraction or threshold")
-        points = [(f"keep-{f:g}", SelectionConfig(threshold=None, keep_fraction=f)) for f in self.keep_fractions]
+        # keep fractions rank by noise_score alone (keep 1 = every pair); thresholds add the filter's default rules
+        points = [(f"keep-{f:g}", SelectionConfig(threshold=None, keep_fraction=f, default_rules=False))
+                  for f in self.keep_fractions]  # fmt: skip
         points += [(f"threshold-{t:g}", SelectionConfig(threshold=t)) for t in self.thresholds]
         labels = [p[0] for p in points]
         if len(set(labels)) != len(labels):
