@@ -84,6 +84,16 @@ def _headline(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+def _epochs(cfg: Any) -> int:
+    """The epochs a train config runs: its own, else its objective's default, else the common one (50)."""
+    from clcm.training.config import COMMON_DEFAULTS
+    from clcm.training.objectives import objective_class
+
+    if cfg.epochs is not None:
+        return int(cfg.epochs)
+    return int(objective_class(cfg.objective).train_defaults.get("epochs", COMMON_DEFAULTS["epochs"]))
+
+
 def run(config: SweepConfig) -> dict[str, Any]:
     """Run the sweep; returns the ``sweep.json`` document."""
     from clcm.pipelines.filter import read_scored
@@ -103,7 +113,7 @@ def run(config: SweepConfig) -> dict[str, Any]:
     keeps = {label: select(noise, scores, media, sel).keep for label, sel in points}  # the filter's rules too
     batch = config.train.batch_size
     steps_per_epoch = {label: math.ceil(int(k.sum()) / batch) for label, k in keeps.items()}
-    budget = config.budget_steps or config.train.epochs * max(steps_per_epoch.values())
+    budget = config.budget_steps or _epochs(config.train) * max(steps_per_epoch.values())
     rows = []
     for label, sel in points:
         keep = keeps[label]
