@@ -2,7 +2,8 @@
 
 `clcm-train --shards DIR --features SPEC --objective nrccr` trains (``train`` is the default command);
 `clcm-train evaluate --checkpoint CKPT --queries Q --features SPEC` evaluates;
-`clcm-train sweep --scored DIR --keep-fractions 1,0.8,0.6 ...` trains at several filter cut-offs and plots SumR.
+`clcm-train sweep --scored DIR --keep-fractions 1,0.8,0.6 ...` trains at several filter cut-offs and plots SumR;
+`clcm-train features IMAGES -o OUT --model openai/clip-vit-base-patch32` makes the visual feature files.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import typer
 
 from clcm import __version__
 from clcm.cli.common import exit_with, run_app, setup_logging
+from clcm.cli.features_cmd import features_cmd
 from clcm.errors import UsageError
 
 app = typer.Typer(
@@ -23,7 +25,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-COMMANDS = ("train", "evaluate", "sweep")
+COMMANDS = ("train", "evaluate", "sweep", "features")
 
 
 def _version(value: bool) -> None:
@@ -185,6 +187,9 @@ def sweep_cmd(
         typer.echo(f"{r['point']:<16} {r['pairs']:>7} {r['keep_rate']:>6.2f} {r.get('steps', 0):>6} "
                    f"{val_sumr:>9} {test_sumr:>10}")  # fmt: skip
     typer.echo(f"-> {out_dir}/sweep.json, {out_dir}/sweep.png")
+
+
+app.command("features")(features_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,6 +22,9 @@ INVALID_TEXT = "invalid_text"  # text that is not valid Unicode (a lone surrogat
 INVALID_MEDIA_ID = "invalid_media_id"  # export: a media id NRCCR caption ids cannot hold (whitespace, '#')
 LINE_BREAK = "line_break"  # export: a line-based format (NRCCR) cannot hold text with a line break
 UNSAFE_NAME = "unsafe_name"  # export: a split/language that cannot be part of a file name
+INVALID_IMAGE = "invalid_image"  # features: an image file that does not decode
+NOT_AN_IMAGE = "not_an_image"  # features: a file without an image suffix in an image or frame folder
+NO_FRAMES = "no_frames"  # features: a video folder without frames
 
 ALL_REASONS: tuple[str, ...] = (
     INVALID_UTF8,
@@ -40,4 +43,7 @@ ALL_REASONS: tuple[str, ...] = (
     INVALID_MEDIA_ID,
     LINE_BREAK,
     UNSAFE_NAME,
+    INVALID_IMAGE,
+    NOT_AN_IMAGE,
+    NO_FRAMES,
 )

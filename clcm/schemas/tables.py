@@ -104,9 +104,15 @@ REJECT_FIELDS: tuple[pa.Field, ...] = (
     pa.field("raw", pa.string()),  # the record as read, truncated to REJECT_RAW_MAX_CHARS
     pa.field("reason", pa.string(), nullable=False),  # one of clcm.schemas.reasons
     pa.field("detail", pa.string()),  # human-readable detail (e.g. the duplicate's first line)
-    pa.field("stage", pa.string(), nullable=False),  # import / translate / score / filter
+    pa.field("stage", pa.string(), nullable=False),  # import / translate / score / filter / features
 )
 REJECT_SCHEMA = _schema("rejects", REJECT_FIELDS)
+
+# Visual features as the trainer reads them from Parquet (clcm/training/features.py): one vector per media id.
+FEATURE_SCHEMA = _schema(
+    "features",
+    (pa.field("media_id", pa.string(), nullable=False), pa.field("vector", pa.list_(pa.float32()), nullable=False)),
+)
 
 SCHEMAS_BY_TABLE: dict[str, pa.Schema] = {
     "captions": CAPTION_SCHEMA,
