@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from clcm.configs import check_config, max_workers, option
 from clcm.errors import ModelError, OutputError, UsageError
 from clcm.schemas import MANIFEST_NAME, REJECT_SCHEMA, Manifest, layout, write_manifest, write_table, write_text_atomic
 from clcm.schemas import reasons as R
@@ -72,28 +73,23 @@ class FeatureConfig:
     model: str = "openai/clip-vit-base-patch32"
     revision: str | None = None
     videos: bool = False
-    pooling: str = "mean"
+    pooling: str = option("mean", choices=POOLINGS)
     formats: tuple[str, ...] = ("npy", "parquet")
-    batch_size: int = 64
+    batch_size: int = option(64, ge=1, le=1_000_000)
     device: str = "auto"
-    dtype: str = "float32"
-    workers: int = 4
+    dtype: str = option("float32", choices=DTYPES)
+    workers: int = option(4, ge=0, le=max_workers)
     normalize: bool = False
     overwrite: bool = False
     progress: bool = True
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
+        check_config(self)
         unknown = [f for f in self.formats if f not in FORMATS]
         if unknown or not self.formats:
             raise UsageError(f"--format: unknown {unknown or 'empty'}; choose from {', '.join(FORMATS)}")
-        if self.pooling not in POOLINGS:
-            raise UsageError(f"--pooling {self.pooling!r}: choose mean or frames")
         if self.pooling == "frames" and (not self.videos or set(self.formats) != {"bigfile"}):
             raise UsageError("--pooling frames needs --videos and --format bigfile (the one format with frames)")
-        if self.dtype not in DTYPES:
-            raise UsageError(f"--dtype {self.dtype!r}: choose from {', '.join(DTYPES)}")
-        if self.batch_size < 1 or self.workers < 0:
-            raise UsageError("--batch-size must be >= 1 and --workers >= 0")
 
 
 class ImageEmbedder:
@@ -274,7 +270,6 @@ def run_features(config: FeatureConfig, embedder: Callable[[list[Any]], np.ndarr
 
     ``embedder`` replaces the model (tests); by default an :class:`ImageEmbedder` of ``config.model``.
     """
-    config.validate()
     t0 = time.perf_counter()
     scan = scan_videos(config.input) if config.videos else scan_images(config.input)
     out = Path(config.out)
