@@ -16,12 +16,13 @@ Pure numpy; never re-scores. Decision order (the first failing step names the ``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from clcm.configs import check_config, option
+from clcm.configs import FieldError, check_config, option
 from clcm.filtering.base import HIGHER_IS_BETTER
 from clcm.filtering.combiner import DECISIVE_RULES
 from clcm.filtering.registry import SCORERS
@@ -38,7 +39,8 @@ DEFAULT_THRESHOLD = 0.97
 class SelectionConfig:
     """Args:
     threshold: drop pairs with noise_score above it (None: no threshold); noise_score t means "about 1 - t of
-        clean pairs score noisier", so 0.97 drops ~3% of clean pairs (report.json states the estimate).
+        clean pairs score noisier", so 0.97 drops ~3% of clean pairs (report.json states the estimate). At most 1
+        and finite (NaN, inf or 1.5 would silently keep everything); a negative threshold drops every pair.
     keep_fraction: keep the best F in (0, 1] by noise_score (None: no limit).
     rules: scorer name -> threshold of a hard rule (None: that scorer's default threshold).
     default_rules: also apply the decisive rules (DECISIVE_RULES, default thresholds) whose columns exist.
@@ -46,7 +48,7 @@ class SelectionConfig:
     nrf_fraction: share of kept pairs marked ``nrf_selected`` (methods.md §3.2 uses top 50%).
     """
 
-    threshold: float | None = DEFAULT_THRESHOLD
+    threshold: float | None = option(DEFAULT_THRESHOLD, le=1)  # noise_score <= 1: above 1 would keep every pair
     keep_fraction: float | None = option(None, gt=0, le=1)
     rules: Mapping[str, float | None] = field(default_factory=dict)
     default_rules: bool = True
@@ -54,7 +56,14 @@ class SelectionConfig:
     nrf_fraction: float = option(0.5, ge=0, le=1)  # the NRF spec's top-k = 50%
 
     def __post_init__(self) -> None:
-        check_config(self)
+        # a NaN or infinite threshold never (or always) fires: filtering switched off without a word
+        rules = self.rules.items() if isinstance(self.rules, Mapping) else ()
+        bad = {name: v for name, v in rules if isinstance(v, float) and not math.isfinite(v)}
+        if bad:
+            raise FieldError("rules", f"hard-rule thresholds must be finite numbers, got {bad}")
+        check_config(self)  # types (NaN is not a number there) and declared ranges (threshold at most 1)
+        if self.threshold is not None and not math.isfinite(self.threshold):
+            raise FieldError("threshold", f"must be a finite number at most 1 (or null), got {self.threshold}")
 
 
 @dataclass
