@@ -84,7 +84,8 @@ def load(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise InputError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from exc
     except Exception as exc:  # any failure to parse an untrusted file means "not a checkpoint"
-        detail = "it holds objects other than tensors and plain values" if "Weights only" in str(exc) else "unreadable"
+        code = "GLOBAL" in str(exc)  # the weights-only unpickler refused to import a callable
+        detail = "loading it would run code, refused" if code else "not a file of tensors and plain values"
         raise InputError(f"{path} is not a clcm-train checkpoint ({detail}); nothing in it was run") from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         found = ckpt.get("format") if isinstance(ckpt, dict) else None
