@@ -21,14 +21,21 @@ WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALL
 
 
 def make_pipeline_options(
-    beam_args: Sequence[str] = (), *, workers: int = 1, runner: str | None = None
+    beam_args: Sequence[str] = (),
+    *,
+    workers: int = 1,
+    runner: str | None = None,
+    worker_mode: str = "multi_processing",
 ) -> PipelineOptions:
     """Build PipelineOptions from pass-through Beam flags plus clcm's local defaults.
 
     Args:
         beam_args: raw Beam flags from the command line or config (e.g. ``["--runner", "DataflowRunner", ...]``).
-        workers: DirectRunner worker processes (``direct_num_workers``); 1 runs in-process.
+        workers: DirectRunner workers (``direct_num_workers``); 1 runs in-process.
         runner: runner name used when ``beam_args`` names none (default ``DirectRunner``).
+        worker_mode: ``direct_running_mode`` for ``workers > 1``: ``multi_processing`` (one process per worker)
+            or ``multi_threading`` (threads of this process: models loaded once and shared). A
+            ``--direct_running_mode`` flag in ``beam_args`` wins.
     """
     check_beam_args(beam_args)
     options = PipelineOptions(list(beam_args))
@@ -37,10 +44,12 @@ def make_pipeline_options(
         std.runner = runner or "DirectRunner"
     if std.runner in ("DirectRunner", "direct"):
         direct = options.view_as(DirectOptions)
+        explicit = any(a.startswith("--direct_running_mode") for a in beam_args)
         if workers > 1:
-            direct.direct_running_mode = "multi_processing"
             direct.direct_num_workers = workers
-        else:
+            if not explicit:
+                direct.direct_running_mode = worker_mode
+        elif not explicit:
             direct.direct_running_mode = "in_memory"
     options.view_as(SetupOptions).save_main_session = False
     return options

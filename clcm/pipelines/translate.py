@@ -24,17 +24,16 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.ml.inference.base import RunInference
 
 from clcm.configs import MAX_SHARDS, check_config, max_workers, option
 from clcm.errors import UsageError
 from clcm.pipelines.cache import NAMESPACE, cache_path, default_cache_dir, prepare
 from clcm.pipelines.cache_steps import LookupCache, StoreCache
-from clcm.pipelines.handlers import TranslatorModelHandler
+from clcm.pipelines.handlers import Translate
 from clcm.pipelines.sinks import WriteShards
 from clcm.pipelines.sources import LINE, SOURCE, ReadCaptionFile, reject_row
 from clcm.schemas import CAPTION_SCHEMA, PAIR_SCHEMA, REJECT_SCHEMA, pair_id, reasons
-from clcm.translation import DecodeSettings, ModelSpec, Translation
+from clcm.translation import DecodeSettings, ModelSpec
 from clcm.translation.base import BACKENDS, DEVICES
 from clcm.translation.normalize import normalize_text
 
@@ -61,7 +60,8 @@ class TranslateConfig:
         cache_dir: translation cache root; None = ``$CLCM_CACHE_DIR`` or ``~/.cache/clcm/translations``.
         use_cache: read and write the cache (False translates everything and stores nothing).
         num_shards: pair shards; 0 = one per 50,000 pairs.
-        workers: DirectRunner worker processes.
+        workers: DirectRunner workers: threads of one process sharing each model (``--direct_running_mode
+            multi_processing`` in the Beam flags makes them processes).
         batch_size: unique texts per Beam element (the translator cuts length-sorted sub-batches).
         max_source_chars: longer captions are rejected as ``too_long`` (runaway inputs, not captions).
         progress: progress bars while translating.
@@ -154,22 +154,6 @@ class DedupIdsDoFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(self.REJECT, reject_row(dup, reasons.DUPLICATE_ID, detail))
 
 
-class _CountTranslated(beam.DoFn):
-    def __init__(self, label: str) -> None:
-        self._label = label
-
-    def setup(self) -> None:
-        from apache_beam.metrics import Metrics
-
-        self._translated = Metrics.counter(NAMESPACE, f"{self._label}_translated")
-        self._tokens = Metrics.counter(NAMESPACE, f"{self._label}_tokens")
-
-    def process(self, result: Any) -> Iterator[tuple[str, Translation]]:
-        self._translated.inc()
-        self._tokens.inc(result.inference.tokens)
-        yield result.example, result.inference
-
-
 class CachedTranslate(beam.PTransform):
     """Unique texts in, ``(text, Translation)`` out: cache hits are reused, misses translated and stored."""
 
@@ -185,11 +169,8 @@ class CachedTranslate(beam.PTransform):
 
     def expand(self, texts: beam.PCollection) -> beam.PCollection:
         looked = texts | "CacheLookup" >> LookupCache(self._cache, self._buckets, self._label)
-        handler = TranslatorModelHandler(self._spec, batch_size=self._batch, progress=self._progress)
-        new = (
-            looked["miss"]
-            | "RunInference" >> RunInference(handler)
-            | "Count" >> beam.ParDo(_CountTranslated(self._label))
+        new = looked["miss"] | "Translate" >> Translate(
+            self._spec, self._label, batch_size=self._batch, progress=self._progress
         )
         if self._cache is not None:
             _ = new | "CacheStore" >> StoreCache(self._cache, self._buckets)
@@ -353,6 +334,7 @@ def resolve_plans(config: TranslateConfig) -> list[LangPlan]:
             compute_type=config.compute_type,
             settings=config.settings,
             threads=config.threads,
+            parallel=config.workers,
         )
         return replace(s, revision=local_fingerprint(model)) if os.path.isdir(model) else s
 

@@ -6,7 +6,7 @@ is not there) run here, before any worker starts, so they surface as one clear C
 
 from __future__ import annotations
 
-import io
+import hashlib
 import json
 import logging
 import os
@@ -41,7 +41,7 @@ from clcm.schemas import (
     input_record,
     layout,
 )
-from clcm.schemas.io import check_writable_dir, file_sha256, shard_count
+from clcm.schemas.io import check_writable_dir, shard_count
 from clcm.schemas.paths import inside
 from clcm.translation import ModelSpec
 
@@ -53,8 +53,13 @@ def _ct2_cache_root() -> str:
     return os.path.join(base, "clcm", "ct2")
 
 
-def preflight(spec: ModelSpec) -> ModelSpec:
+def preflight(spec: ModelSpec, models_dir: str | None = None) -> ModelSpec:
     """Fail early (ModelError) on a missing device or an unloadable model; convert hub/transformers models for ct2.
+
+    Args:
+        spec: the model as configured.
+        models_dir: where ct2 conversions go: shared storage every worker reads (the output directory's
+            ``models/ct2``; a FileSystems URL is converted locally, then uploaded). None: ``~/.cache/clcm/ct2``.
 
     Returns the spec to load on workers (for ``ct2``, pointing at a converted directory).
     """
@@ -65,16 +70,13 @@ def preflight(spec: ModelSpec) -> ModelSpec:
     if spec.backend == "ct2":
         import ctranslate2
 
-        from clcm.translation.ct2 import convert_model, is_ct2_dir
+        from clcm.translation.ct2 import is_ct2_dir
 
         resolve_device(spec.device, ctranslate2.get_cuda_device_count() > 0)
         if not is_ct2_dir(spec.model):
             safe = spec.model.strip("/").replace("/", "--")
             revision = (spec.revision or "main").replace("/", "--")  # a revision may hold '/' (refs/pr/1)
-            out = str(inside(_ct2_cache_root(), f"{safe}@{revision}"))
-            if not is_ct2_dir(out):
-                log.info("converting %s to CTranslate2 in %s", spec.model, out)
-                convert_model(spec.model, out, revision=spec.revision)
+            out = _convert_once(spec, models_dir or _ct2_cache_root(), f"{safe}@{revision}")
             spec = replace(spec, model=out, source=spec.model)
         return spec
     import torch
@@ -88,22 +90,47 @@ def preflight(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
+def _convert_once(spec: ModelSpec, models_dir: str, name: str) -> str:
+    """The ct2 conversion of ``spec.model`` in ``models_dir/name`` (converted if not there yet)."""
+    import tempfile
+
+    from clcm.pipelines.model_files import upload_dir
+    from clcm.translation import ct2
+
+    if _is_local(models_dir):
+        out = str(inside(models_dir, name))
+        if not ct2.is_ct2_dir(out):
+            log.info("converting %s to CTranslate2 in %s", spec.model, out)
+            ct2.convert_model(spec.model, out, revision=spec.revision)
+        return out
+    out = FileSystems.join(models_dir, name)
+    if not FileSystems.exists(FileSystems.join(out, "model.bin")):
+        with tempfile.TemporaryDirectory(prefix="clcm-ct2-") as tmp:
+            log.info("converting %s to CTranslate2 for %s", spec.model, out)
+            ct2.convert_model(spec.model, os.path.join(tmp, name), revision=spec.revision)
+            upload_dir(os.path.join(tmp, name), out)
+    return out
+
+
 def _is_local(path: str) -> bool:
     return "://" not in path
 
 
 def _shards(out_dir: str, kind: str, total: int) -> list[dict[str, Any]]:
+    """Manifest records of the written shards, streamed: rows from each Parquet footer, sha256 and size from one
+    chunked read (no shard is held in memory)."""
     records = []
     for i in range(total):
         path = layout.shard_path(out_dir, kind, i, total)
+        h, size = hashlib.sha256(), 0
         with FileSystems.open(path) as fh:
-            data = fh.read()
+            while block := fh.read(1 << 20):
+                h.update(block)
+                size += len(block)
+        with FileSystems.open(path) as fh:
+            rows = pq.ParquetFile(fh).metadata.num_rows
         name = layout.shard_record_name(kind, layout.shard_name(kind, i, total))
-        rec = {"name": name, "rows": pq.read_metadata(io.BytesIO(data)).num_rows, "table": kind}
-        rec["bytes"] = len(data)
-        if _is_local(path):
-            rec["sha256"] = file_sha256(path)
-        records.append(rec)
+        records.append({"name": name, "rows": rows, "table": kind, "bytes": size, "sha256": h.hexdigest()})
     return records
 
 
@@ -121,10 +148,13 @@ def _remove_stale(out_dir: str, keep: set[str]) -> None:
 
 
 def _rejected(out_dir: str) -> Counter[str]:
-    path = layout.shard_path(out_dir, "rejects", 0, 1)
-    with FileSystems.open(path) as fh:
-        table = pq.read_table(io.BytesIO(fh.read()), columns=["reason"])
-    return Counter(table.column("reason").to_pylist())
+    """Rejected rows per reason, reading only the ``reason`` column, one row group at a time."""
+    counts: Counter[str] = Counter()
+    with FileSystems.open(layout.shard_path(out_dir, "rejects", 0, 1)) as fh:
+        part = pq.ParquetFile(fh)
+        for g in range(part.num_row_groups):
+            counts.update(part.read_row_group(g, columns=["reason"]).column("reason").to_pylist())
+    return counts
 
 
 def run(config: TranslateConfig, beam_args: list[str] | tuple[str, ...] = (), *, runner: Any = None) -> Manifest:
@@ -146,11 +176,17 @@ def run(config: TranslateConfig, beam_args: list[str] | tuple[str, ...] = (), *,
     cache_root = config.cache_dir or default_cache_dir()
     if config.use_cache and _is_local(cache_root):  # found before translating, not when storing the first result
         check_writable_dir(cache_root, "translation cache (--cache-dir)")
-    plans = [LangPlan(p.lang, preflight(p.mt), preflight(p.bt)) for p in resolve_plans(config)]
+    models_dir = FileSystems.join(config.out_dir, "models", "ct2")  # shared storage: every worker reads it
+    plans = [LangPlan(p.lang, preflight(p.mt, models_dir), preflight(p.bt, models_dir)) for p in resolve_plans(config)]
     num_shards = shard_count(config.num_shards, read * len(plans), ROWS_PER_SHARD)
     explicit_runner = None if runner is None or isinstance(runner, str) else runner
+    # --workers N: N threads of one process sharing one copy of each model (a second worker process would
+    # import everything and load every model again; CTranslate2 and torch release the GIL while they translate)
     options = make_pipeline_options(
-        beam_args, workers=config.workers, runner=runner if isinstance(runner, str) else None
+        beam_args,
+        workers=config.workers,
+        runner=runner if isinstance(runner, str) else None,
+        worker_mode="multi_threading",
     )
     t1 = now()
     pipeline = beam.Pipeline(runner=explicit_runner or default_runner(options), options=options)

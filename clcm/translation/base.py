@@ -76,6 +76,8 @@ class ModelSpec:
         revision: hub revision (None = the default branch; a local directory has none).
         settings: decoding settings.
         threads: intra-op threads per worker (1: one worker per core is the fastest layout for captions).
+        parallel: batches translated at once by one loaded model (CTranslate2 ``inter_threads``): the number of
+            worker threads that share it.
         source: the hub id or directory ``model`` was converted from (named in outputs instead of the converted dir).
     """
 
@@ -89,6 +91,7 @@ class ModelSpec:
     settings: DecodeSettings = field(default_factory=DecodeSettings)
     threads: int = 1
     source: str | None = None
+    parallel: int = 1
 
     @property
     def model_ref(self) -> str:

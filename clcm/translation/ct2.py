@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import Any
 from clcm.errors import ModelError, UsageError
 from clcm.translation.base import ModelSpec, Translation, Translator
 from clcm.translation.batching import length_batches
-from clcm.translation.hf import lang_tokens, model_family, resolve_device
+from clcm.translation.hf import lang_tokens, resolve_device
 
 QUANTIZATIONS = ("int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16", "bfloat16", "float32")
 
@@ -52,7 +54,6 @@ class CT2Translator(Translator):
 
     def __init__(self, spec: ModelSpec) -> None:
         import ctranslate2
-        from transformers import AutoConfig, AutoTokenizer
 
         self.spec = spec
         self.device = resolve_device(spec.device, ctranslate2.get_cuda_device_count() > 0)
@@ -67,21 +68,15 @@ class CT2Translator(Translator):
                 "convert it with `clcm-data convert-model`"
             )
         try:
-            self.translator = ctranslate2.Translator(
-                spec.model, device=self.device, compute_type=ctype, inter_threads=1, intra_threads=spec.threads
-            )
-            self.tokenizer = AutoTokenizer.from_pretrained(spec.model)
+            self.translator = _load_ct2(spec.model, self.device, ctype, spec.threads, spec.parallel)
+            self.tokenizer = _load_tokenizer(spec.model)
         except Exception as exc:
             raise ModelError(f"cannot load CTranslate2 model {spec.model!r}: {exc}") from exc
-        try:
-            config: Any = AutoConfig.from_pretrained(spec.model)
-        except Exception:  # converted dirs carry CTranslate2's config.json, not always a transformers one
-            config = None
-        self.family = (
-            model_family(config, self.tokenizer) if config is not None else _family_from_tokenizer(self.tokenizer)
-        )
+        # the family from the tokenizer class: no transformers config load (converted dirs carry CTranslate2's own)
+        self.family = _family_from_tokenizer(self.tokenizer)
         src_setting, self.tgt_token = lang_tokens(self.family, self.tokenizer, spec.src_lang, spec.tgt_lang)
         if src_setting is not None:
+            self.tokenizer = copy.deepcopy(self.tokenizer)  # the shared one stays unchanged for other directions
             self.tokenizer.src_lang = src_setting
 
     def encode(self, texts: Sequence[str]) -> list[list[str]]:
@@ -119,6 +114,24 @@ class CT2Translator(Translator):
         text = self.tokenizer.decode(self.tokenizer.convert_tokens_to_ids(hyp), skip_special_tokens=True)
         # With length_penalty=1 (the default) CTranslate2's score is already the length-normalised log-prob.
         return Translation(text, float(result.scores[0]), len(hyp))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_ct2(path: str, device: str, compute_type: str, threads: int, parallel: int) -> Any:
+    """One CTranslate2 model per process and settings: MT and BT with one multilingual model share it."""
+    import ctranslate2
+
+    return ctranslate2.Translator(
+        path, device=device, compute_type=compute_type, inter_threads=parallel, intra_threads=threads
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _load_tokenizer(path: str) -> Any:
+    """One tokenizer load per process and model directory (MT and BT of one model share it)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path)
 
 
 def _family_from_tokenizer(tokenizer: Any) -> str:

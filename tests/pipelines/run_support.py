@@ -85,3 +85,16 @@ def shard_digests(stage_dir: Path) -> dict[str, str]:
     shards = sorted(p for p in stage_dir.rglob("*.parquet") if not p.name.startswith("."))
     assert shards, f"no shards in {stage_dir}"
     return {p.relative_to(stage_dir).as_posix(): file_sha256(p) for p in shards}
+
+
+def write_caption_shard(directory: Path, texts: Sequence[str]) -> Path:
+    """One caption shard of English human captions ``texts`` (ids ``i{n}#en#0``) in ``directory``."""
+    from clcm.schemas import CAPTION_SCHEMA, write_rows
+
+    rows = [
+        dict(caption_id=f"i{i}#en#0", media_id=f"i{i}", caption_index=0, lang="en", text=t, split="train")
+        | {"dataset": "t", "origin": "human"}
+        for i, t in enumerate(texts)
+    ]
+    write_rows(rows, directory / "captions-00000-of-00001.parquet", CAPTION_SCHEMA)
+    return directory

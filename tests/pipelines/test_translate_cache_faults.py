@@ -10,10 +10,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from run_support import write_caption_shard
 
 from clcm.pipelines.translate import TranslateConfig
 from clcm.pipelines.translate_run import run
-from clcm.schemas import CAPTION_SCHEMA, PAIR_SCHEMA, read_table, write_rows
+from clcm.schemas import PAIR_SCHEMA, read_table
 from clcm.testing.tiny_seq2seq import build_test_models, sample_captions
 from clcm.translation import DecodeSettings
 
@@ -24,12 +25,7 @@ pytestmark = pytest.mark.timeout(180)
 def first_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("cachefaults")
     models = build_test_models(tmp_path_factory.getbasetemp() / "tiny_seq2seq")
-    rows = [
-        dict(caption_id=f"img{i}#en#0", media_id=f"img{i}", caption_index=0, lang="en", text=t, split="train")
-        | {"dataset": "test", "origin": "human"}
-        for i, t in enumerate(sample_captions(24))
-    ]
-    write_rows(rows, root / "captions" / "captions-00000-of-00001.parquet", CAPTION_SCHEMA)
+    write_caption_shard(root / "captions", sample_captions(24))
     cfg = TranslateConfig(
         inputs=(str(root / "captions"),),
         out_dir=str(root / "out"),

@@ -150,7 +150,7 @@ def test_a_pairs_table_given_as_captions_is_an_input_error(ct2_run, models, tmp_
 
 @pytest.mark.slow
 def test_multiprocessing_direct_runner_gives_the_same_pairs(ct2_run, tmp_path):
-    """`--workers 2`: DirectRunner multi-processing (subprocess SDK workers), no cache: same rows as in-process."""
+    """`--workers 2`: two DirectRunner worker threads sharing the models, no cache: same rows as in-process."""
     cfg, first = ct2_run
     multi = TranslateConfig(**{**cfg.__dict__, "out_dir": str(tmp_path / "mp"), "use_cache": False, "workers": 2})
     manifest = run(multi)
