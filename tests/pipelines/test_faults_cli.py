@@ -57,7 +57,7 @@ def test_ctrl_c_is_exit_130_with_one_line_and_the_next_run_resumes(tmp_path: Pat
     inp = write_jsonl(tmp_path / "caps.jsonl", captions(600))
     cfg = run_config(tmp_path / "run.yaml", [inp], model, run_dir=tmp_path / "run")
     proc = _clcm_data(["run", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    converted = Path(os.environ["XDG_CACHE_HOME"]) / "clcm" / "ct2"  # the model is converted before Beam starts
+    converted = tmp_path / "run" / "translate" / "models" / "ct2"  # the model is converted before Beam starts
     deadline = time.monotonic() + 120
     while not ((tmp_path / "run" / "import" / "_stage.json").exists() and any(converted.glob("*/model.bin"))):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
