@@ -22,6 +22,7 @@ def build_tiny_clip(
     layers: int = 2,
     heads: int = 2,
     projection_dim: int = 16,
+    intermediate: int | None = None,
     seed: int = 0,
 ) -> Path:
     """Save a seeded random CLIP image model and a ``CLIPImageProcessor`` (resize + centre crop to ``image_size``).
@@ -31,12 +32,13 @@ def build_tiny_clip(
         vision_only: save a ``CLIPVisionModelWithProjection`` (image tower + projection) instead of a full
             ``CLIPModel`` with its (tiny) text tower.
         projection_dim: size of the image embedding the features command writes.
+        intermediate: MLP width of the vision layers (default ``2 * hidden``; CLIP ViT-B/32 has 3072 = 4 x 768).
     """
     import torch
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPVisionConfig, CLIPVisionModelWithProjection
 
     out = Path(out_dir)
-    vision = {"hidden_size": hidden, "intermediate_size": 2 * hidden, "num_hidden_layers": layers,
+    vision = {"hidden_size": hidden, "intermediate_size": intermediate or 2 * hidden, "num_hidden_layers": layers,
               "num_attention_heads": heads, "image_size": image_size, "patch_size": patch_size}  # fmt: skip
     torch.manual_seed(seed)
     if vision_only:

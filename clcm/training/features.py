@@ -2,7 +2,8 @@
 
 A spec is a path: ``X.npy`` (ids from ``X.ids.txt``/``X.txt`` next to it, or ``X.npy:IDS.txt``), a BigFile
 directory (``feature.bin``/``id.txt``/``shape.txt``, optional ``video2frames.txt``), or a Parquet file with
-``media_id`` and a list ``vector`` column. Several specs can be joined with commas (e.g. train,val,test files).
+``media_id`` and a list ``vector`` column; a ``clcm-train features`` output directory reads its BigFile, else its
+``features.npy``, else its ``features.parquet``. Several specs can be joined with commas (e.g. train,val,test).
 """
 
 from __future__ import annotations
@@ -152,6 +153,8 @@ def load_features(spec: str) -> FeatureStore:
             part, ids = part.split(".npy:", 1)
             part, ids_path = part + ".npy", Path(ids)
         path = Path(part)
+        if path.is_dir() and not (path / "feature.bin").is_file():  # a `clcm-train features` output directory
+            path = next((path / f for f in ("features.npy", "features.parquet") if (path / f).is_file()), path)
         if path.is_dir():
             one = read_bigfile(path)
         elif path.suffix == ".npy" and path.is_file():

@@ -86,6 +86,7 @@ def test_images_to_npy_and_parquet_that_the_trainer_reads(clip_dirs, image_dir, 
     assert all(r["stage"] == "features" for r in rejects.values())
 
     npy, parquet = load_features(str(out / "features.npy")), load_features(str(out / "features.parquet"))
+    assert load_features(str(out)).media_ids() == npy.media_ids()  # the output directory itself: its .npy
     ids = ["1000", "1001", "1002", "1003", "2000"]
     assert npy.media_ids() == parquet.media_ids() == ids
     files = [image_dir / "1000.png", image_dir / "1001.jpg", image_dir / "1002.png", image_dir / "1003.jpg",
