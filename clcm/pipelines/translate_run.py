@@ -138,7 +138,7 @@ def _remove_stale(out_dir: str, keep: set[str]) -> None:
     """Delete pair/reject shards of an earlier run that this run did not write (e.g. another shard count)."""
     for kind in ("pairs", "rejects"):
         try:
-            pattern = layout.join(layout.kind_dir(out_dir, kind), f"{kind}-*.parquet")
+            pattern = layout.shard_pattern(out_dir, kind)
             metas = FileSystems.match([pattern])[0].metadata_list
         except Exception:  # noqa: BLE001 - nothing to clean
             continue

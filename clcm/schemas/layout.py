@@ -75,6 +75,11 @@ def shard_path(out: str | os.PathLike, kind: str, index: int, total: int | None 
     return join(kind_dir(out, kind), shard_name(kind, index, total))
 
 
+def shard_pattern(out: str | os.PathLike, kind: str) -> str:
+    """Glob of every shard of ``kind`` in stage directory ``out`` (e.g. to remove an earlier run's shards)."""
+    return join(kind_dir(out, kind), f"{kind}-*.parquet")
+
+
 def shard_record_name(kind: str, file_name: str) -> str:
     """A shard's ``name`` in ``_manifest.json``: its path relative to the stage directory (``pairs/pairs-...``)."""
     return f"{kind}/{file_name}"

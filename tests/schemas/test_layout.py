@@ -35,6 +35,7 @@ def test_writers_paths_follow_the_layout(tmp_path: Path) -> None:
     assert layout.shard_path("out", "pairs", 3, 8) == "out/pairs/pairs-00003-of-00008.parquet"
     assert layout.shard_path("s3://b/run/", "rejects", 0, 1) == "s3://b/run/rejects/rejects-00000-of-00001.parquet"
     assert layout.model_path("out", "combiner.json") == "out/models/combiner.json"
+    assert layout.shard_pattern("s3://b/run", "pairs") == "s3://b/run/pairs/pairs-*.parquet"
     assert layout.shard_record_name("kept", "kept-00000-of-00001.parquet") == "kept/kept-00000-of-00001.parquet"
     with pytest.raises(ValueError, match="unknown shard kind"):
         layout.kind_dir("out", "pair")
