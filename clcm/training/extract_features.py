@@ -223,9 +223,12 @@ def _save_npy(path: Path, matrix: np.ndarray) -> None:
         raise
 
 
-def write_features(out: Path, ids: list[str], matrix: np.ndarray, frames: dict | None, formats: Sequence[str]) -> dict:
-    """Write the feature files; returns ``format -> the --features spec that reads it``."""
-    specs = {}
+def write_features(
+    out: Path, ids: list[str], matrix: np.ndarray, frames: dict | None, formats: Sequence[str]
+) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """Write the feature files; returns ``format -> the --features spec that reads it`` and the manifest record
+    of the Parquet file (when written)."""
+    specs, shards = {}, []
     if "npy" in formats:
         _save_npy(out / NPY_FILE, matrix)
         write_text_atomic(out / IDS_FILE, "".join(f"{m}\n" for m in ids))
@@ -237,7 +240,7 @@ def write_features(out: Path, ids: list[str], matrix: np.ndarray, frames: dict |
         offsets = pa.array(np.arange(0, (n + 1) * d, d, dtype=np.int32) if d else np.zeros(n + 1, np.int32))
         vectors = pa.ListArray.from_arrays(offsets, pa.array(matrix.ravel(), pa.float32()))
         table = pa.table({"media_id": pa.array(ids, pa.string()), "vector": vectors}, schema=FEATURE_SCHEMA)
-        write_table(table, out / PARQUET_FILE, FEATURE_SCHEMA)
+        shards.append(write_table(table, out / PARQUET_FILE, FEATURE_SCHEMA) | {"table": "features"})
         specs["parquet"] = str(out / PARQUET_FILE)
     if "bigfile" in formats:  # NRCCR's BigFile: float32 rows, whitespace-separated ids, "N D"
         fd, tmp = tempfile.mkstemp(prefix=".feature.bin.", suffix=".tmp", dir=out)
@@ -249,7 +252,7 @@ def write_features(out: Path, ids: list[str], matrix: np.ndarray, frames: dict |
         if frames is not None:
             write_text_atomic(out / "video2frames.txt", repr(frames) + "\n")
         specs["bigfile"] = str(out)
-    return specs
+    return specs, shards
 
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
@@ -281,7 +284,7 @@ def run_features(config: FeatureConfig, embedder: Callable[[list[Any]], np.ndarr
     ids, matrix, frames = pool_media(items, rows, mean=config.pooling == "mean")
     if config.normalize and len(ids):
         matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-    specs = write_features(out, ids, matrix, frames, config.formats) if items else {}
+    specs, shards = write_features(out, ids, matrix, frames, config.formats) if items else ({}, [])
     rejected: dict[str, int] = {}
     for r in scan.rejects:
         rejected[r["reason"]] = rejected.get(r["reason"], 0) + 1
@@ -295,7 +298,7 @@ def run_features(config: FeatureConfig, embedder: Callable[[list[Any]], np.ndarr
         config=asdict(config) | {"formats": list(config.formats)},
         counts=counts,
         inputs=[{"path": str(Path(config.input))}],
-        shards=[rec | {"name": layout.shard_record_name(layout.REJECTS, rec["name"]), "table": "rejects"}],
+        shards=[*shards, rec | {"name": layout.shard_record_name(layout.REJECTS, rec["name"]), "table": "rejects"}],
         models=[{"role": "image", "id": config.model, "revision": config.revision, "licence": None}]
         if model is not None
         else [],

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from clcm.cli.common import run_app
+from clcm.cli.data import app as data_app
 from clcm.cli.train import app
 from clcm.errors import EXIT_EMPTY, EXIT_MODEL, EXIT_OUTPUT
 from clcm.schemas import REJECT_SCHEMA, read_manifest, read_table
@@ -96,6 +97,11 @@ def test_images_to_npy_and_parquet_that_the_trainer_reads(clip_dirs, image_dir, 
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(got, np.stack([parquet.get(i) for i in ids]))
     assert pq.read_schema(out / "features.parquet").metadata[b"table"] == b"features"
+    assert sorted(sh["name"] for sh in m.shards) == ["features.parquet", "rejects/rejects-00000-of-00001.parquet"]
+    capsys.readouterr()
+    assert run_app(data_app, ["inspect", str(out), "-n", "0"]) == 0
+    shown = capsys.readouterr().out
+    assert "features: schema_version 1, 5 rows" in shown and "manifest mismatch" not in shown
 
     assert _cli(*args) == EXIT_OUTPUT  # an earlier output is not replaced without --overwrite
     assert "--overwrite" in capsys.readouterr().err
