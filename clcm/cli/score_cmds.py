@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,6 +14,25 @@ def _scorer_list(values: list[str] | None) -> tuple[str, ...] | None:
     if not values:
         return None
     return tuple(dict.fromkeys(s.strip() for v in values for s in v.split(",") if s.strip()))
+
+
+def _scorer_options(values: list[str]) -> dict[str, dict[str, Any]]:
+    """``--scorer-option NAME.KEY=VALUE`` (repeatable) -> ``{NAME: {KEY: VALUE}}``; VALUE is read as YAML (numbers,
+    true/false, lists), anything else stays a string. Unknown scorers and keys are reported by the score stage."""
+    import yaml
+
+    out: dict[str, dict[str, Any]] = {}
+    for v in values:
+        target, eq, value = v.partition("=")
+        name, dot, key = target.strip().partition(".")
+        if not (eq and dot and name and key.strip()):
+            raise UsageError(f"--scorer-option {v!r}: expected NAME.KEY=VALUE, e.g. langid.detector=fast")
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            parsed = value
+        out.setdefault(name, {})[key.strip()] = parsed
+    return out
 
 
 def _rules(values: list[str]) -> dict[str, float | None]:
@@ -40,8 +59,16 @@ def score_cmd(
     scorers: Annotated[
         list[str] | None, typer.Option("--scorer", "-s", help="Scorer(s) to run, repeat or comma-separate.")
     ] = None,
+    scorer_options: Annotated[
+        list[str] | None,
+        typer.Option("--scorer-option", help="A scorer's option NAME.KEY=VALUE, e.g. langid.detector=langdetect."),
+    ] = None,
     embedder: Annotated[
-        str | None, typer.Option(help="HF encoder for the embedding scorers, e.g. sentence-transformers/LaBSE.")
+        str | None,
+        typer.Option(
+            help="Encoder of the embedding scorers: `use` (built-in multilingual USE, offline; no Czech) "
+            "or an HF encoder id/directory, e.g. sentence-transformers/LaBSE."
+        ),  # fmt: skip
     ] = None,
     device: Annotated[str, typer.Option(help="Device of the embedder: cpu or cuda.")] = "cpu",
     batch_size: Annotated[int, typer.Option(help="Pairs per Beam element.")] = 1024,
@@ -64,6 +91,7 @@ def score_cmd(
 
     names = _scorer_list(scorers) or (DEFAULT_SCORERS + (EMBEDDING_SCORERS if embedder else ()))
     config = ScoreConfig(inputs=inputs, out_dir=out, scorers=names, embedder=embedder, device=device,
+                         scorer_options=_scorer_options(scorer_options or []),
                          batch_size=batch_size, num_shards=shards or None, combiner_pairs=combiner_pairs,
                          lexical_fit_pairs=lexical_fit_pairs, seed=seed, workers=workers)  # fmt: skip
     manifest = run(config, extra_args)

@@ -45,9 +45,13 @@ def fit_fertility(src_ids: Sequence[np.ndarray], tgt_lens: np.ndarray, n_src: in
     return w[:-1], float(w[-1])
 
 
-def expected_lengths(src_ids: Sequence[np.ndarray], fertility: np.ndarray, bias: float) -> np.ndarray:
-    """bias + sum of the words' fertilities; an unknown word (id -1) counts as the mean fertility of known words."""
-    fallback = float(fertility[1:].mean()) if len(fertility) > 1 else 1.0
+def expected_lengths(
+    src_ids: Sequence[np.ndarray], fertility: np.ndarray, bias: float, fallback: float | None = None
+) -> np.ndarray:
+    """bias + sum of the words' fertilities; an unknown word (id -1) counts as ``fallback`` (default: the mean
+    fertility of the words, id 0 excluded)."""
+    if fallback is None:
+        fallback = float(fertility[1:].mean()) if len(fertility) > 1 else 1.0
     flat, sent = _flatten(src_ids)
     per_word = np.where(flat >= 0, fertility[np.maximum(flat, 0)], fallback)
     return bias + np.bincount(sent, weights=per_word, minlength=len(src_ids))

@@ -88,12 +88,15 @@ class BigramTable:
     def between(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """sum_x p(x|a) p(b|x) per query: how likely exactly one word stands between a and b.
 
-        Walks the shorter of a's successor list and b's predecessor list for each query.
+        Walks the shorter of a's successor list and b's predecessor list for each distinct query (captions repeat
+        the same word pairs, and the frequent ones, with the longest lists, most).
         """
-        out = np.zeros(len(a))
-        for lo in range(0, len(a), CHUNK):
+        pairs, inverse = np.unique(a * self.radix + b, return_inverse=True)
+        a, b = pairs // self.radix, pairs % self.radix
+        out = np.zeros(len(pairs))
+        for lo in range(0, len(pairs), CHUNK):
             out[lo : lo + CHUNK] = self._between(a[lo : lo + CHUNK], b[lo : lo + CHUNK])
-        return out
+        return out[inverse.reshape(-1)]
 
     def _between(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         r = self.radix

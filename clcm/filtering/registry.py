@@ -1,4 +1,8 @@
-"""The explicit registry of built-in scorers (name -> class), and the default set per situation."""
+"""The explicit registry of built-in scorers (name -> class), and the default set per situation.
+
+Adding a scorer: write its class (a :class:`~clcm.filtering.base.Scorer`; one that fits or loads a model overrides
+``build`` and gets it through the :class:`~clcm.filtering.base.BuildContext`) and add it to ``SCORERS`` below.
+"""
 
 from __future__ import annotations
 
@@ -58,6 +62,6 @@ FLUENCY_SCORERS = ("fluency_suffix", "fluency_gap", "fluency_swap")  # share tar
 JOINT_SCORERS = ("lexical_fluency",)  # need both the IBM-1 model and the fluency LMs
 NEEDS_LEXICAL = (*LEXICAL_SCORERS, *JOINT_SCORERS)
 NEEDS_FLUENCY = (*FLUENCY_SCORERS, *JOINT_SCORERS)
-EMBEDDING_SCORERS = ("embedding", "embedding_bt")  # need an HF encoder (--embedder)
+EMBEDDING_SCORERS = ("embedding", "embedding_bt")  # need an encoder (--embedder use, or an HF encoder)
 # Everything that runs with no pretrained weights; scorers whose columns are empty are skipped with a note.
 DEFAULT_SCORERS = ("langid", *RULE_SCORERS, "bt_chrf", "mt_logprob", *NEEDS_LEXICAL, *FLUENCY_SCORERS)

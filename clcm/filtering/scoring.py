@@ -7,26 +7,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from clcm.errors import UsageError
-from clcm.filtering.base import PairBatch, Scorer
+from clcm.filtering.base import BuildContext, FeaturePass, FeatureScorer, PairBatch, Scorer
 from clcm.filtering.combiner import Combiner, fit_combiner
-from clcm.filtering.fluency import CrossFitFluency
-from clcm.filtering.lexical import LexicalModel
-from clcm.filtering.registry import (
-    EMBEDDING_SCORERS,
-    FLUENCY_SCORERS,
-    JOINT_SCORERS,
-    LEXICAL_SCORERS,
-    NEEDS_FLUENCY,
-    NEEDS_LEXICAL,
-    SCORERS,
-)
+from clcm.filtering.registry import EMBEDDING_SCORERS, NEEDS_FLUENCY, NEEDS_LEXICAL, SCORERS
 from clcm.filtering.synthetic_noise import Pair, corrupt
 
 log = logging.getLogger(__name__)
@@ -37,67 +27,58 @@ NOT_COMBINED = ("mt_logprob",)
 
 @dataclass(frozen=True)
 class ScorerSpec:
-    """What a worker needs to rebuild the scorers: names plus the paths/ids of their models.
+    """What a worker needs to rebuild the scorers: their names, options and the directory of their saved models.
 
     Args:
         names: scorer names, in column order.
-        lexical_model: path of the saved IBM-1 model (``.npz``) for the lexical scorers.
-        fluency_model: path of the saved target n-gram models (``.npz``) for the fluency scorers.
-        embedder: HF model id or directory for the embedding scorers.
-        device: device for the embedder.
+        model_dir: directory the driver saved the fitted scorer models into.
+        options: per scorer name, its constructor parameters (JSON-like values).
+        device: device of neural scorers.
     """
 
     names: tuple[str, ...]
-    lexical_model: str | None = None
-    fluency_model: str | None = None
-    embedder: str | None = None
+    model_dir: str | None = None
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     device: str = "cpu"
 
     def build(self) -> list[Scorer]:
-        return build_scorers(
-            self.names,
-            lexical_model=self.lexical_model,
-            fluency_model=self.fluency_model,
-            embedder=self.embedder,
-            device=self.device,
-        )
+        """The scorers, loading their models from ``model_dir`` (nothing is fitted in a worker)."""
+        context = BuildContext(model_dir=Path(self.model_dir) if self.model_dir else None, device=self.device,
+                               options=self.options)  # fmt: skip
+        return build_scorers(self.names, context)
 
 
-def build_scorers(
-    names: Sequence[str],
-    *,
-    lexical_model: LexicalModel | str | Path | None = None,
-    fluency_model: CrossFitFluency | str | Path | None = None,
-    embedder: str | None = None,
-    device: str = "cpu",
-) -> list[Scorer]:
-    """Instantiate scorers by registry name (unknown names raise UsageError)."""
+def check_scorers(names: Sequence[str], options: Mapping[str, Mapping[str, Any]] = {}) -> None:
+    """UsageError for unknown scorer names, options of scorers not asked for and unknown option keys."""
     unknown = [n for n in names if n not in SCORERS]
     if unknown:
         raise UsageError(f"unknown scorer(s) {unknown}; known: {sorted(SCORERS)}")
-    out: list[Scorer] = []
-    for n in names:
-        if n in LEXICAL_SCORERS:
-            out.append(SCORERS[n](lexical_model))  # type: ignore[call-arg]
-        elif n in JOINT_SCORERS:
-            out.append(SCORERS[n](lexical_model, fluency_model))  # type: ignore[call-arg]
-        elif n in FLUENCY_SCORERS:
-            out.append(SCORERS[n](fluency_model))  # type: ignore[call-arg]
-        elif n in EMBEDDING_SCORERS:
-            out.append(SCORERS[n](embedder, device))  # type: ignore[call-arg]
-        else:
-            out.append(SCORERS[n]())
-    return out
+    stray = [n for n in options if n not in SCORERS]
+    if stray:
+        raise UsageError(f"scorer_options for unknown scorer(s) {stray}; known: {sorted(SCORERS)}")
+    for n, opts in options.items():
+        if not isinstance(opts, Mapping):
+            raise UsageError(f"scorer_options.{n} must be a mapping of option: value, got {opts!r}")
+        SCORERS[n].check_options(opts)
 
 
-def plan_scorers(names: Sequence[str], available: Mapping[str, int], embedder: str | None) -> list[str]:
+def build_scorers(names: Sequence[str], context: BuildContext | None = None) -> list[Scorer]:
+    """Instantiate scorers by registry name through their :meth:`Scorer.build` hook (unknown names raise
+    UsageError). On the driver (``context.fit_pairs`` set) model scorers fit their models; in a worker they load
+    them. Scorers that share a model get the same one (and the same per-batch feature pass)."""
+    context = context or BuildContext()
+    check_scorers(names, {n: o for n, o in context.options.items() if n in names})
+    return [SCORERS[n].build(context, **context.options.get(n, {})) for n in names]
+
+
+def plan_scorers(
+    names: Sequence[str], available: Mapping[str, int], options: Mapping[str, Mapping[str, Any]] = {}
+) -> list[str]:
     """The requested scorers that can run: inputs present, embedder given. Others are skipped with a note."""
     names = list(names)
-    if not embedder:
-        for n in names:
-            if n in EMBEDDING_SCORERS:
-                log.warning("scorer %s skipped: no embedder model given (--embedder)", n)
-        names = [n for n in names if n not in EMBEDDING_SCORERS]
+    for n in [n for n in names if n in EMBEDDING_SCORERS and not options.get(n, {}).get("model")]:
+        log.warning("scorer %s skipped: no embedder model given (--embedder)", n)
+        names.remove(n)
     keep = []
     for n in names:
         missing = SCORERS[n].missing_inputs(available)
@@ -109,8 +90,19 @@ def plan_scorers(names: Sequence[str], available: Mapping[str, int], embedder: s
 
 
 def score_batch(scorers: Sequence[Scorer], batch: PairBatch) -> dict[str, np.ndarray]:
-    """``{scorer name: float32 scores}`` for one batch."""
-    return {s.name: np.asarray(s.score(batch), dtype=np.float32) for s in scorers}
+    """``{scorer name: float32 scores}`` for one batch; each shared feature pass runs once for all its columns."""
+    done: dict[int, Mapping[str, Any]] = {}  # id(pass) -> its features for this batch
+
+    def run(p: FeaturePass) -> Mapping[str, Any]:
+        if id(p) not in done:
+            done[id(p)] = p.run(batch)
+        return done[id(p)]
+
+    out = {}
+    for s in scorers:
+        values = s.from_features(*(run(p) for p in s.passes)) if isinstance(s, FeatureScorer) else s.score(batch)
+        out[s.name] = np.asarray(values, dtype=np.float32)
+    return out
 
 
 def pairs_to_batch(pairs: Sequence[Pair]) -> dict[str, list[Any]]:

@@ -153,8 +153,10 @@ class ScoreStage(Stage):
         return config
 
     def fingerprint(self, config: Any, ctx: StageContext) -> dict[str, Any]:
-        local = config.embedder and os.path.isdir(config.embedder)
-        return {"embedder": tree_digest([config.embedder]) if local else None}
+        """Digests of the local model directories the scorers' options name (e.g. an embedder)."""
+        paths = sorted({v for o in config.options().values() for v in o.values() if isinstance(v, str)})
+        local = [p for p in paths if os.path.isdir(p)]
+        return {"models": {p: tree_digest([p]) for p in local}} if local else {"embedder": None}
 
     def execute(self, config: Any, ctx: StageContext) -> None:
         from clcm.pipelines.score import run

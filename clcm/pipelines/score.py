@@ -2,23 +2,26 @@
 
 Flow:
 1. preflight (driver): one streaming pass over the pair shards' text columns (memory bounded by two seeded
-   samples, not the corpus) finds which scorers have inputs (others are skipped with a logged note); fit the
-   IBM-1 lexical model and the target n-gram LMs on the corpus (up to ``lexical_fit_pairs``) and train the
-   combiner on synthetic noise made from a sample of it; all are saved into the output's ``models/`` directory
-   (``lexical_model.npz``, ``fluency_model.npz``, ``combiner.json``) (cross-fitted: every pair is scored by an
-   IBM-1 model that never saw its source and an LM that never saw its target, see CrossFitLexical/CrossFitFluency);
+   samples, not the corpus) finds which scorers have inputs (others are skipped with a logged note); the scorers
+   are built through their build hook with a context holding the corpus sample (up to ``lexical_fit_pairs``), so
+   model scorers fit their models (IBM-1, target n-gram LMs; cross-fitted: every pair is scored by a model that
+   never saw it) and save them in ``OUT/models/``; the combiner is trained on synthetic noise made from a sample of
+   the corpus and saved there too (``models/combiner.json``). Each phase logs a line and its time;
 2. Beam: shard files -> ``ReadPairBatches`` (record batches of ``batch_size`` rows: elements are batches, not
    rows) -> ``ScoreBatches`` (each worker builds the scorers once in ``setup``, like a RunInference model handler,
-   and loads the saved models) -> ``WriteShards`` (deterministic ``scored/scored-*`` shards keyed by ``pair_id``);
+   and loads the saved models; an in-process worker reuses the driver's) -> ``WriteShards`` (deterministic
+   ``scored/scored-*`` shards keyed by ``pair_id``);
 3. the manifest (counts, shards, scorers, skipped scorers, combiner summary).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +31,10 @@ import pyarrow.parquet as pq
 
 from clcm.configs import MAX_SHARDS, check_config, max_workers, option
 from clcm.errors import InputError, OutputError, UsageError
+from clcm.filtering.base import BuildContext
 from clcm.filtering.combiner import Combiner
-from clcm.filtering.fluency import CrossFitFluency
-from clcm.filtering.lexical import CrossFitLexical
-from clcm.filtering.registry import DEFAULT_SCORERS, NEEDS_FLUENCY, NEEDS_LEXICAL, SCORERS
-from clcm.filtering.scoring import ScorerSpec, plan_scorers, score_batch, train_combiner
+from clcm.filtering.registry import DEFAULT_SCORERS, EMBEDDING_SCORERS, SCORERS
+from clcm.filtering.scoring import ScorerSpec, build_scorers, check_scorers, plan_scorers, score_batch, train_combiner
 from clcm.filtering.synthetic_noise import Pair
 from clcm.pipelines.options import default_runner, make_pipeline_options, runner_name
 from clcm.pipelines.sinks import WriteShards
@@ -42,8 +44,6 @@ from clcm.schemas.tables import PAIR_SCHEMA, score_column, scored_pair_schema
 
 log = logging.getLogger(__name__)
 
-LEXICAL_FILE = "lexical_model.npz"
-FLUENCY_FILE = "fluency_model.npz"
 COMBINER_FILE = "combiner.json"
 SCORED_PREFIX = "scored"
 ROWS_PER_SHARD = 50_000  # default shard size when --shards is not given
@@ -59,7 +59,10 @@ class ScoreConfig:
             pair shard file or a glob (see :func:`clcm.schemas.layout.input_files`).
         out_dir: output directory.
         scorers: scorer names to run (default: all that need no pretrained model, plus the embedders if given).
-        embedder: HF encoder id or directory for the embedding scorers (None: they are skipped).
+        scorer_options: per scorer name, its constructor parameters, e.g. ``{"langid": {"detector": "fast"}}``
+            (unknown scorers or keys raise UsageError).
+        embedder: encoder of the embedding scorers: ``use`` (built-in multilingual USE, not Czech) or an HF encoder
+            id or directory (None: they are skipped); shorthand for ``scorer_options.embedding.model``.
         device: device for the embedder (cpu / cuda).
         batch_size: pairs per Beam element (scorers are batched; one element per batch keeps overhead low).
         num_shards: output shards (None: one per 50,000 pairs).
@@ -74,6 +77,7 @@ class ScoreConfig:
     inputs: str
     out_dir: str
     scorers: tuple[str, ...] = DEFAULT_SCORERS
+    scorer_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     embedder: str | None = None
     device: str = "cpu"
     batch_size: int = option(1024, ge=1)
@@ -85,6 +89,14 @@ class ScoreConfig:
 
     def __post_init__(self) -> None:
         check_config(self)
+
+    def options(self) -> dict[str, dict[str, Any]]:
+        """``scorer_options`` with ``embedder`` filled in as the embedding scorers' ``model`` (unless set there)."""
+        out = {n: dict(o) for n, o in self.scorer_options.items()}
+        if self.embedder:
+            for n in EMBEDDING_SCORERS:
+                out.setdefault(n, {}).setdefault("model", self.embedder)
+        return out
 
 
 def _input_files(inputs: str) -> list[Path]:
@@ -188,6 +200,28 @@ def _scan_corpus(
     return lexical.items, combiner.items, available, rows
 
 
+class Phases:
+    """Wall and CPU seconds (user+sys of this process and its children) per phase, with a log line at each start."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, key: str, message: str) -> Iterator[None]:
+        log.info("%s ...", message)
+        t, c = time.perf_counter(), cpu_seconds()
+        yield
+        self.wall[key], self.cpu[key] = time.perf_counter() - t, cpu_seconds() - c
+        log.info("%s: done in %.1f s (%.1f CPU-s)", key, self.wall[key], self.cpu[key])
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its (waited-for) children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = None) -> Manifest:
     """Score ``config.inputs`` into ``config.out_dir``; returns the written manifest.
 
@@ -196,69 +230,55 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
         beam_args: Beam flags passed through (``--runner ...``).
         runner: a runner instance (tests pass ``FnApiRunner()``); default from ``beam_args`` / DirectRunner.
     """
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
+    phase = Phases()
+    options = config.options()
+    check_scorers(config.scorers, options)
+    if config.lexical_fit_pairs < 1 or config.combiner_pairs < 0:
+        raise UsageError("--lexical-fit-pairs must be >= 1 and --combiner-pairs >= 0")
     files = _input_files(config.inputs)
     out = Path(config.out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create output directory {out}: {exc}") from exc
-    models = out / layout.MODELS
-    models.mkdir(exist_ok=True)
-    fit_pairs, combiner_sample, available, n_read = _scan_corpus(files, config)
-    unknown = [n for n in config.scorers if n not in SCORERS]
-    if unknown:
-        raise UsageError(f"unknown scorer(s) {unknown}; known: {sorted(SCORERS)}")
-    if config.lexical_fit_pairs < 1 or config.combiner_pairs < 0:
-        raise UsageError("--lexical-fit-pairs must be >= 1 and --combiner-pairs >= 0")
-    names = plan_scorers(config.scorers, available, config.embedder)
+    with phase("read", f"reading {len(files)} shard(s)"):
+        fit_pairs, combiner_sample, available, n_read = _scan_corpus(files, config)
+    names = plan_scorers(config.scorers, available, options)
     skipped = [n for n in config.scorers if n not in names]
-    lexical_path = fluency_path = None
-    extra: dict[str, Any] = {"skipped_scorers": skipped}
-    n_fit = min(n_read, config.lexical_fit_pairs)
-    if any(n in NEEDS_LEXICAL for n in names):
-        model = CrossFitLexical.fit([s for s, _ in fit_pairs], [t for _, t in fit_pairs])
-        lexical_path = str(models / LEXICAL_FILE)
-        model.save(lexical_path)
-        extra["lexical_model"] = {"file": layout.model_record_name(LEXICAL_FILE),
-                                  "fit_seconds": round(model.fit_seconds, 2), "fit_pairs": n_fit}  # fmt: skip
-    if any(n in NEEDS_FLUENCY for n in names):
-        fluency = CrossFitFluency.fit([t for _, t in fit_pairs])
-        fluency_path = str(models / FLUENCY_FILE)
-        fluency.save(fluency_path)
-        extra["fluency_model"] = {"file": layout.model_record_name(FLUENCY_FILE),
-                                  "fit_seconds": round(fluency.fit_seconds, 2), "fit_pairs": n_fit}  # fmt: skip
+    options = {n: o for n, o in options.items() if n in names}
+    model_dir = out / layout.MODELS
+    context = BuildContext(model_dir=model_dir, fit_pairs=fit_pairs, device=config.device, options=options)
+    with phase("fit", f"building {len(names)} scorers (fitting their models on {len(fit_pairs)} pairs)"):
+        scorers = build_scorers(names, context)
     del fit_pairs
-    spec = ScorerSpec(tuple(names), lexical_model=lexical_path, fluency_model=fluency_path, embedder=config.embedder,
-                      device=config.device)  # fmt: skip
-    timings["preflight"] = time.perf_counter() - t0
-
-    t1 = time.perf_counter()
-    combiner = train_combiner(
-        spec.build(), combiner_sample, seed=config.seed, n_clean=config.combiner_pairs, corpus_pairs=n_read
-    )
-    combiner.save(models / COMBINER_FILE)
+    context.fit_pairs = None
+    n_clean = min(len(combiner_sample), config.combiner_pairs)
+    with phase("combiner", f"training the combiner on {n_clean} corpus pairs and their synthetic corruptions"):
+        combiner = train_combiner(scorers, combiner_sample, seed=config.seed, n_clean=config.combiner_pairs,
+                                  corpus_pairs=n_read)  # fmt: skip
+        model_dir.mkdir(parents=True, exist_ok=True)
+        combiner.save(model_dir / COMBINER_FILE)
+    for info in context.fitted.values():  # manifest paths are relative to the stage directory
+        info["file"] = layout.model_record_name(info["file"]) if "file" in info else None
+    extra: dict[str, Any] = {"skipped_scorers": skipped, "scorer_models": context.fitted}
     extra["combiner"] = {"file": layout.model_record_name(COMBINER_FILE), "kind": combiner.kind, **combiner.info}
-    timings["combiner"] = time.perf_counter() - t1
 
-    t2 = time.perf_counter()
+    spec = ScorerSpec(tuple(names), model_dir=str(model_dir), options=options, device=config.device)
     schema = scored_pair_schema(names)
     n_shards = shard_count(config.num_shards, n_read, ROWS_PER_SHARD)
     scored_dir = Path(layout.kind_dir(out, SCORED_PREFIX))
     for stale in scored_dir.glob(f"{SCORED_PREFIX}-*.parquet"):  # a re-run must not mix old shards in
         stale.unlink()
-    options = make_pipeline_options(beam_args, workers=config.workers)
-    with beam.Pipeline(runner=runner or default_runner(options), options=options) as p:
-        _ = (
-            p
-            | "ShardFiles" >> beam.Create([str(f) for f in files])
-            | "ReadPairBatches" >> beam.ParDo(ReadPairBatches(config.batch_size))
-            | "ScoreBatches" >> beam.ParDo(ScoreBatches(spec, str(models / COMBINER_FILE)))
-            | "WriteScored" >> WriteShards(str(out), SCORED_PREFIX, schema, n_shards, key=lambda r: r["pair_id"])
-        )
-    timings["beam"] = time.perf_counter() - t2
-
+    beam_options = make_pipeline_options(beam_args, workers=config.workers)
+    with phase("beam", f"scoring {n_read} pairs (Beam)"):
+        with beam.Pipeline(runner=runner or default_runner(beam_options), options=beam_options) as p:
+            _ = (
+                p
+                | "ShardFiles" >> beam.Create([str(f) for f in files])
+                | "ReadPairBatches" >> beam.ParDo(ReadPairBatches(config.batch_size))
+                | "ScoreBatches" >> beam.ParDo(ScoreBatches(spec, str(model_dir / COMBINER_FILE)))
+                | "WriteScored" >> WriteShards(str(out), SCORED_PREFIX, schema, n_shards, key=lambda r: r["pair_id"])
+            )
     shards = []
     for f in sorted(scored_dir.glob(f"{SCORED_PREFIX}-*.parquet")):
         rec = input_record(f)
@@ -268,19 +288,24 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
     scored = sum(s["rows"] for s in shards)
     if scored != n_read:
         raise AccountingError(f"read {n_read} pairs but wrote {scored} scored rows")
-    cfg = asdict(config) | {"scorers": list(config.scorers), "active_scorers": names}
+    cfg = asdict(config) | {"scorers": list(config.scorers), "active_scorers": names, "scorer_options": options}
     manifest = Manifest(
         command="score",
         config=cfg,
         counts={"read": n_read, "scored": scored, "rejected": {}},
         inputs=[input_record(f) for f in files],
         shards=shards,
-        models=[{"role": "embedder", "id": config.embedder, "revision": None, "licence": None}]
-        if config.embedder and set(names) & {"embedding", "embedding_bt"}
-        else [],
-        runner=runner_name(options) if runner is None else type(runner).__name__,
-        timings={k: round(v, 3) for k, v in timings.items()},
-        extra=extra | {"scorers": [scorer_record(n) for n in names]},
+        models=[
+            {"role": "embedder", "id": m, "revision": None, "licence": None}
+            for m in dict.fromkeys(options[n]["model"] for n in names if n in EMBEDDING_SCORERS)
+        ],
+        runner=runner_name(beam_options) if runner is None else type(runner).__name__,
+        timings={k: round(v, 3) for k, v in phase.wall.items()},
+        extra=extra
+        | {
+            "scorers": [scorer_record(n) for n in names],
+            "cpu_seconds": {k: round(v, 3) for k, v in phase.cpu.items()},
+        },  # fmt: skip
     )
     write_manifest(out, manifest)
     log.info("scored %d pairs with %s -> %s", scored, ", ".join(names), out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from toy_corpus import ADJS, LEXICON, PLACES, SUBJECTS, VERBS
 
+from clcm.filtering.base import BuildContext
 from clcm.filtering.fertility import RIDGE, expected_lengths, fit_fertility
 from clcm.filtering.lexical import LexicalModel
 from clcm.filtering.scoring import build_scorers
@@ -51,7 +52,7 @@ def test_lexical_length_finds_missing_words():
         "červený",
         "červený pes běží v parku v parku v parku.",
     ]
-    scorer = build_scorers(["lexical_length"], lexical_model=model)[0]
+    scorer = build_scorers(["lexical_length"], BuildContext(models={"lexical": model}))[0]
     s = scorer.score({"src_text": src, "tgt_text": tgt})
     np.testing.assert_allclose(s, [0.0, -1.0, -4.0, 4.0], atol=0.2)
     assert scorer.accept(s).tolist() == [True, True, False, True]  # as a hard rule it only catches big losses

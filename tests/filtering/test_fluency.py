@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from toy_corpus import toy_pairs
 
-from clcm.filtering.fluency import EOS, UNK, CrossFitFluency, ngram_windows, suffixes
+from clcm.filtering.base import BuildContext
+from clcm.filtering.fluency_crossfit import CrossFitFluency
+from clcm.filtering.fluency_model import EOS, UNK, ngram_windows, suffixes
 from clcm.filtering.lexical import LexicalModel, fold_of, words
 from clcm.filtering.ngram import DISCOUNT, BigramTable, KneserNeyLM, encode
 from clcm.filtering.scoring import build_scorers
@@ -95,12 +97,12 @@ def test_fluency_scores_rank_broken_targets_below_clean(model):
         "Parku v běží pes červený.",  # word endings in an impossible order
     ]
     b = {"src_text": ["A red dog runs in the park."] * 4, "tgt_text": tgt}
-    s = {sc.name: sc.score(b) for sc in build_scorers(FLUENCY, fluency_model=model)}
+    s = {sc.name: sc.score(b) for sc in build_scorers(FLUENCY, BuildContext(models={"fluency": model}))}
     assert s["fluency_gap"][1] > s["fluency_gap"][0] + 3
     assert s["fluency_swap"][2] > s["fluency_swap"][0] + 3
     assert s["fluency_suffix"][3] < s["fluency_suffix"][0] - 1
     for name in FLUENCY:  # the clean target passes every default threshold
-        assert build_scorers([name], fluency_model=model)[0].accept(s[name][:1]).all(), name
+        assert build_scorers([name], BuildContext(models={"fluency": model}))[0].accept(s[name][:1]).all(), name
 
 
 def test_each_target_is_scored_by_the_model_that_never_saw_it(model):
@@ -138,7 +140,7 @@ def test_fluency_save_load_roundtrip_and_empty_text(model, tmp_path):
 def test_lexical_fluency_needs_both_signals_on_the_same_word(model):
     pairs = toy_pairs(400)
     lexical = LexicalModel.fit([p[0] for p in pairs], [p[1] for p in pairs], stem=0)
-    scorer = build_scorers(["lexical_fluency"], lexical_model=lexical, fluency_model=model)[0]
+    scorer = build_scorers(["lexical_fluency"], BuildContext(models={"lexical": lexical, "fluency": model}))[0]
     src = ["A red dog runs in the park."] * 4
     tgt = [
         "Červený pes běží v parku.",  # clean
@@ -150,8 +152,8 @@ def test_lexical_fluency_needs_both_signals_on_the_same_word(model):
     assert s[1] > s[2] > s[0]
     assert np.isnan(s[3])
     assert scorer.accept(s[:1]).all() and not scorer.accept(s[1:2]).any()
-    with pytest.raises(ValueError, match="lexical model and a fitted fluency"):
-        build_scorers(["lexical_fluency"], lexical_model=lexical)
+    with pytest.raises(ValueError, match="model 'fluency' is not given"):
+        build_scorers(["lexical_fluency"], BuildContext(models={"lexical": lexical}))
 
 
 def test_many_word_endings_fit_by_keeping_the_frequent_ones():

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from toy_corpus import LEXICON, toy_pairs
 
+from clcm.errors import UsageError
+from clcm.filtering.base import BuildContext
 from clcm.filtering.lexical import LexicalModel
 from clcm.filtering.scoring import build_scorers, plan_scorers
 
@@ -22,7 +24,7 @@ def model() -> LexicalModel:
 
 def _scores(model, src, tgt):
     b = {"src_text": src, "tgt_text": tgt}
-    return {s.name: s.score(b) for s in build_scorers(LEX, lexical_model=model)}
+    return {s.name: s.score(b) for s in build_scorers(LEX, BuildContext(models={"lexical": model}))}
 
 
 def test_lexical_learns_the_dictionary(model):
@@ -46,8 +48,8 @@ def test_lexical_scores_rank_noise_below_clean(model):
     assert s["lexical_gap_tgt"][3] > s["lexical_gap_tgt"][0]  # "klobouk" has no source support
     assert s["lexical_min"][3] < s["lexical_min"][0]
     for name in LEX:  # the clean pair passes every default threshold, the misaligned one fails at least one
-        assert build_scorers([name], lexical_model=model)[0].accept(s[name][:1]).all(), name
-    assert not all(build_scorers([n], lexical_model=model)[0].accept(s[n][1:2])[0] for n in LEX)
+        assert build_scorers([name], BuildContext(models={"lexical": model}))[0].accept(s[name][:1]).all(), name
+    assert not all(build_scorers([n], BuildContext(models={"lexical": model}))[0].accept(s[n][1:2])[0] for n in LEX)
 
 
 def test_lexical_save_load_roundtrip(model, tmp_path):
@@ -71,7 +73,7 @@ def test_lexical_is_deterministic():
 
 def test_missing_inputs_skip_scorers_with_a_note(caplog):
     caplog.set_level(logging.WARNING)
-    names = plan_scorers(("copy", "bt_chrf", "mt_logprob", "embedding"), {"src_text": 3, "tgt_text": 3}, None)
+    names = plan_scorers(("copy", "bt_chrf", "mt_logprob", "embedding"), {"src_text": 3, "tgt_text": 3})
     assert names == ["copy"]
     text = caplog.text
     assert "bt_chrf skipped" in text and "mt_logprob skipped" in text and "embedding skipped" in text
@@ -86,7 +88,8 @@ def tiny_bert(tmp_path_factory):
 
 
 def test_embedding_scorers_with_tiny_bert(tiny_bert):
-    emb, emb_bt = build_scorers(("embedding", "embedding_bt"), embedder=tiny_bert)
+    options = {"embedding": {"model": tiny_bert}, "embedding_bt": {"model": tiny_bert}}
+    emb, emb_bt = build_scorers(("embedding", "embedding_bt"), BuildContext(options=options))
     b = {
         "src_text": ["A red dog runs in the park.", "A blue cat sits in the street."],
         "tgt_text": ["A red dog runs in the park.", "Modrý kočka sedí v ulici."],
@@ -99,7 +102,7 @@ def test_embedding_scorers_with_tiny_bert(tiny_bert):
 
 
 def test_embedding_without_model_is_an_error_not_a_crash_later():
-    with pytest.raises(ValueError, match="embedder"):
+    with pytest.raises(UsageError, match="embedder"):
         build_scorers(("embedding",))
 
 
@@ -110,7 +113,8 @@ def test_crossfit_scores_each_pair_with_a_model_that_never_saw_its_source(tmp_pa
     src, tgt = [p[0] for p in pairs], [p[1] for p in pairs]
     cf = CrossFitLexical.fit(src, tgt, folds=2, stem=0)
     k = fold_of(src[-1], 2)
-    assert "zebra" not in cf.models[k].src_vocab.index and "zebra" in cf.models[1 - k].src_vocab.index
+    zebra = cf.models[k].src_vocab.index["zebra"]  # one vocabulary; the word is unknown to the model that never saw it
+    assert not cf.models[k].known_src[zebra] and cf.models[1 - k].known_src[zebra]
     crossed = cf.features(src[-2:], tgt[-2:])  # routed per pair to the model of its own fold
     for j, i in enumerate((len(src) - 2, len(src) - 1)):
         own = cf.models[fold_of(src[i], 2)].features([src[i]], [tgt[i]])

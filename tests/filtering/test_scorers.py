@@ -8,7 +8,6 @@ import pytest
 from clcm.filtering.base import HIGHER_IS_BETTER, LOWER_IS_BETTER
 from clcm.filtering.chrf import ChrfScorer
 from clcm.filtering.copy import CopyScorer
-from clcm.filtering.langid import LangIdScorer
 from clcm.filtering.length import LengthRatioScorer, count_tokens
 from clcm.filtering.logprob import LogProbScorer
 from clcm.filtering.punctuation import FinalPunctuationScorer
@@ -31,24 +30,6 @@ def check(scorer, rows, accepted):
     return scores
 
 
-def test_langid_table():
-    rows = [
-        (SRC, CS, None, "en", "cs"),
-        (SRC, "Ein brauner Hund rennt im Park einem schwarzen Hund hinterher.", None, "en", "cs"),
-        (SRC, SRC, None, "en", "cs"),
-        (SRC, "Un chien brun court après le chien noir dans le parc.", None, "en", "fr"),
-    ]
-    s = check(LangIdScorer(), rows, [True, False, False, True])
-    assert s[0] > 0.9 and s[1] < 0.1
-    assert LangIdScorer.reason == "wrong_language" and LangIdScorer.direction == HIGHER_IS_BETTER
-
-
-def test_langid_lets_a_confident_sibling_pass_but_not_another_language():
-    sk = "Hnedý pes beží v parku za čiernym psom."  # Slovak for a Czech target: a close sibling, counted half
-    s = check(LangIdScorer(), [(SRC, sk, None, "en", "cs"), (SRC, sk, None, "en", "de")], [True, False])
-    assert 0.4 < s[0] <= 0.5 and s[1] < 0.1
-
-
 def test_final_punct_table():
     rows = [
         (SRC, CS, None, "en", "cs"),  # both end a sentence
@@ -60,12 +41,6 @@ def test_final_punct_table():
     ]
     s = check(FinalPunctuationScorer(), rows, [True, False, True, True, True, False])
     assert s.tolist() == [0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-
-
-def test_langid_is_deterministic():
-    rows = [(SRC, "Pes běží.", None, "en", "cs")] * 2
-    a, b = LangIdScorer().score(batch(rows)), LangIdScorer().score(batch(rows))
-    assert np.array_equal(a, b)
 
 
 def test_length_ratio_table():

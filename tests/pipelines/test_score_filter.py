@@ -79,8 +79,10 @@ def test_score_writes_every_pair_once_with_scores(scored_dir):
     noise = table.column("noise_score").to_numpy()
     assert np.all((noise >= 0) & (noise <= 1))
     assert table.column("keep").null_count == 160  # decided by filter, not score
-    assert (scored_dir / "models/combiner.json").is_file() and (scored_dir / "models/lexical_model.npz").is_file()
+    models = scored_dir / "models"  # OUT/models/: the fitted scorer models and the combiner
+    assert {p.name for p in models.iterdir()} == {"combiner.json", "lexical_model.npz", "fluency_model.npz"}
     assert m.extra["combiner"]["file"] == "models/combiner.json"
+    assert m.extra["scorer_models"]["lexical"]["file"] == "models/lexical_model.npz"
     assert sorted(p.name for p in scored_dir.iterdir()) == ["_manifest.json", "models", "scored"]
     noisy_ids = {r["pair_id"] for r in pair_rows(160, with_bt=True) if r["noisy"]}
     noisy = np.array([i in noisy_ids for i in table.column("pair_id").to_pylist()])
@@ -114,7 +116,7 @@ def test_score_streams_with_a_bounded_lexical_sample(pairs_dir, tmp_path):
                           lexical_fit_pairs=100, batch_size=50), runner=FnApiRunner())  # fmt: skip
     m = read_manifest(tmp_path)
     assert m.counts["read"] == m.counts["scored"] == 160
-    assert m.extra["lexical_model"]["fit_pairs"] == 100 and m.extra["combiner"]["clean"] == 60
+    assert m.extra["scorer_models"]["lexical"]["fit_pairs"] == 100 and m.extra["combiner"]["clean"] == 60
     table = read_table(tmp_path, prefix="scored")
     assert table.column("score_lexical").null_count == 0  # pairs outside the fit sample are scored too
 
