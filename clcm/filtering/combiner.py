@@ -82,7 +82,10 @@ def _robust_location_scale(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _raw_logit(f: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
     w1, b1, w2, a, b2 = (np.asarray(p[k], dtype=np.float64) for k in ("w1", "b1", "w2", "a", "b2"))
-    return np.tanh(f @ w1 + b1) @ w2 + f @ a + b2
+    # Row-wise products, not BLAS matmuls: a BLAS kernel's rounding depends on the batch's shape, and a pair's
+    # noise_score must not depend on which batch it was scored in.
+    h = np.tanh((f[:, :, None] * w1[None]).sum(axis=1) + b1)
+    return (h * w2.reshape(1, -1)).sum(axis=1) + (f * a.reshape(1, -1)).sum(axis=1) + b2
 
 
 def _fit_monotone(f: np.ndarray, y: np.ndarray, seed: int, hidden: int, epochs: int, l2: float) -> dict[str, Any]:
