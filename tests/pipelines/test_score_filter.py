@@ -84,10 +84,15 @@ def test_score_writes_every_pair_once_with_scores(scored_dir):
     assert m.extra["combiner"]["file"] == "models/combiner.json"
     assert m.extra["scorer_models"]["lexical"]["file"] == "models/lexical_model.npz"
     assert sorted(p.name for p in scored_dir.iterdir()) == ["_manifest.json", "models", "scored"]
-    noisy_ids = {r["pair_id"] for r in pair_rows(160, with_bt=True) if r["noisy"]}
-    noisy = np.array([i in noisy_ids for i in table.column("pair_id").to_pylist()])
-    assert 20 < noisy.sum() < 60
-    assert np.median(noise[noisy]) > np.median(noise[~noisy])
+    rows = {r["pair_id"]: r for r in pair_rows(160, with_bt=True)}
+    ids = table.column("pair_id").to_pylist()
+    noisy = np.array([rows[i]["noisy"] for i in ids])
+    copied = np.array([rows[i]["tgt_text"] == rows[i]["src_text"] for i in ids])
+    assert 20 < noisy.sum() < 60 and copied.sum() == 13
+    # 160 pairs are too few for the corpus-fitted scorers (the combiner leaves them out, see the small-corpus test
+    # below), so misaligned targets are invisible to it here; the untranslated ones, which decisive rules catch,
+    # rank above every clean pair
+    assert noise[copied].min() > noise[~noisy].max()
 
 
 def test_score_is_deterministic(pairs_dir, scored_dir, tmp_path):
