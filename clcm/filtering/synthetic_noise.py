@@ -93,10 +93,12 @@ def repetition_loop(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> 
 
 
 def code_mixed(p: Pair, pool: Sequence[Pair], rng: np.random.Generator) -> Pair:
-    """A mixed-language target: 25-60% of its words (one span or scattered) replaced by words of the source
-    (the MT left parts untranslated) or of another pair's source (another language's words mixed in)."""
+    """A mixed-language target: 25-60% of its words (one span or scattered) replaced by words of the source (the
+    MT left parts untranslated), of another pair's source, or of a pseudo-language (another target's letters
+    permuted, standing in for a third language's words)."""
     t = p.tgt.split()
-    donor = (p if rng.random() < 0.5 else pool[int(rng.integers(len(pool)))]).src.split()
+    u, other = rng.random(), pool[int(rng.integers(len(pool)))]
+    donor = (p.src if u < 1 / 3 else other.src if u < 2 / 3 else _cipher(other.tgt, rng)).split()
     if not t or not donor:
         return untranslated(p, pool, rng)
     k = max(1, int(round(len(t) * rng.uniform(0.25, 0.6))))

@@ -58,14 +58,18 @@ def test_loops_cover_the_end_of_the_sentence_without_final_punctuation_and_many_
     assert extra[0] <= 2 and extra[-1] >= 12
 
 
-def test_code_mixed_targets_mix_in_source_words():
+def test_code_mixed_targets_mix_in_foreign_words():
     rng = np.random.default_rng(0)
-    for p in PAIRS[:20]:
+    own = {w.strip(".").lower() for q in PAIRS for w in q.tgt.split()}
+    english = {w.strip(".").lower() for q in PAIRS for w in q.src.split()}
+    kinds = set()
+    for p in PAIRS:
         mixed = code_mixed(p, PAIRS, rng).tgt.split()
         assert len(mixed) == len(p.tgt.split())
-        english = {w.strip(".").lower() for q in PAIRS for w in q.src.split()}
-        foreign = sum(w.strip(".").lower() in english for w in mixed)
-        assert 1 <= foreign < len(mixed)
+        foreign = [w.strip(".").lower() for w in mixed if w.strip(".").lower() not in own]
+        assert 1 <= len(foreign) < len(mixed)
+        kinds.add("source words" if all(w in english for w in foreign) else "pseudo-language")
+    assert kinds == {"source words", "pseudo-language"}
 
 
 def test_corruptions_remember_the_target_they_were_made_from():
