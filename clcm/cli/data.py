@@ -13,6 +13,7 @@ import typer
 from clcm import __version__
 from clcm.cli import cache_cmds, io_cmds, run_cmd, score_cmds, translate_cmds
 from clcm.cli.common import exit_with, run_app, setup_logging
+from clcm.cli.help import use_clcm_help
 
 BEAM_PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -50,6 +51,7 @@ app.command("run", context_settings=BEAM_PASSTHROUGH)(run_cmd.run_cmd)
 app.command("inspect")(io_cmds.inspect_cmd)
 app.command("export")(io_cmds.export_cmd)
 app.add_typer(cache_cmds.app, name="cache")
+use_clcm_help(app)
 
 
 def main(argv: list[str] | None = None) -> None:

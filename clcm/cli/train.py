@@ -17,7 +17,9 @@ import typer
 from clcm import __version__
 from clcm.cli.common import exit_with, run_app, setup_logging
 from clcm.cli.features_cmd import features_cmd
+from clcm.cli.help import config_command, use_clcm_help
 from clcm.errors import UsageError
+from clcm.training.config import COMMON_DEFAULTS, TrainConfig
 
 app = typer.Typer(
     name="clcm-train",
@@ -60,12 +62,15 @@ def _key_values(items: list[str] | None, flag: str) -> dict[str, Any]:
     return out
 
 
-@app.command("train")
+@app.command("train", cls=config_command(TrainConfig, COMMON_DEFAULTS))
 def train_cmd(
     config: Annotated[Path | None, typer.Option(help="YAML config; flags override its keys.")] = None,
-    shards: Annotated[str | None, typer.Option(help="Train pairs: stage dir, shard dir or file.")] = None,
+    shards: Annotated[
+        str | None, typer.Option(help="Train pairs: stage dir, shard dir or file. Required (here or in --config).")
+    ] = None,
     features: Annotated[
-        str | None, typer.Option(help="Visual features: .npy[:ids.txt], BigFile dir, .parquet.")
+        str | None,
+        typer.Option(help="Visual features: .npy[:ids.txt], BigFile dir, .parquet. Required (here or in --config)."),
     ] = None,
     val: Annotated[str | None, typer.Option(help="Validation queries (caption Parquet or pair shards).")] = None,
     objective: Annotated[str | None, typer.Option(help="baseline | nrccr | cl2cm | nrf")] = None,
@@ -190,6 +195,7 @@ def sweep_cmd(
 
 
 app.command("features")(features_cmd)
+use_clcm_help(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -167,7 +167,7 @@ def run(config: FilterConfig) -> Manifest:
         extra={"report": "report.json", "plots": plots, "keep_rate": report["keep_rate"]},
     )
     write_manifest(out, manifest)
-    log.info("kept %d of %d pairs -> %s", report["kept"], report["scored"], out)
+    log.debug("kept %d of %d pairs -> %s", report["kept"], report["scored"], out)  # the CLI prints the summary
     return manifest
 
 

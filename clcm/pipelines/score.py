@@ -308,5 +308,5 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
         },  # fmt: skip
     )
     write_manifest(out, manifest)
-    log.info("scored %d pairs with %s -> %s", scored, ", ".join(names), out)
+    log.debug("scored %d pairs with %s -> %s", scored, ", ".join(names), out)
     return manifest
