@@ -17,6 +17,7 @@ import numpy as np
 
 from clcm.errors import ModelError, UsageError
 from clcm.filtering.base import HIGHER_IS_BETTER, BuildContext, PairBatch, Scorer, column
+from clcm.hub import check_model
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class Encoder:
 
         if self.device == "cuda" and not torch.cuda.is_available():
             raise ModelError("--device cuda was asked for but no CUDA device is available")
+        check_model(self.model_id, what="embedder")
         try:
             self._tok = AutoTokenizer.from_pretrained(self.model_id)
             self._model = AutoModel.from_pretrained(self.model_id).to(self.device).eval()

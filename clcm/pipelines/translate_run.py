@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from clcm.errors import ModelError
+from clcm.hub import check_model, check_path
 from clcm.pipelines.cache import default_cache_dir, write_bytes
 from clcm.pipelines.options import default_runner, make_pipeline_options, runner_name
 from clcm.pipelines.sources import caption_files, check_caption_files
@@ -65,8 +66,7 @@ def preflight(spec: ModelSpec, models_dir: str | None = None) -> ModelSpec:
     """
     from clcm.translation.hf import resolve_device
 
-    if spec.model.startswith(("/", ".", "~")) and not os.path.isdir(spec.model):
-        raise ModelError(f"model directory {spec.model} does not exist")
+    check_path(spec.model, what="translation model")
     if spec.backend == "ct2":
         import ctranslate2
 
@@ -83,6 +83,7 @@ def preflight(spec: ModelSpec, models_dir: str | None = None) -> ModelSpec:
     from transformers import AutoConfig
 
     resolve_device(spec.device, torch.cuda.is_available())
+    check_model(spec.model, revision=None if os.path.isdir(spec.model) else spec.revision, what="translation model")
     try:
         AutoConfig.from_pretrained(spec.model, revision=None if os.path.isdir(spec.model) else spec.revision)
     except Exception as exc:  # noqa: BLE001 - transformers raises OSError/ValueError variants
@@ -100,11 +101,13 @@ def _convert_once(spec: ModelSpec, models_dir: str, name: str) -> str:
     if _is_local(models_dir):
         out = str(inside(models_dir, name))
         if not ct2.is_ct2_dir(out):
+            check_model(spec.model, revision=spec.revision, what="translation model")
             log.info("converting %s to CTranslate2 in %s", spec.model, out)
             ct2.convert_model(spec.model, out, revision=spec.revision)
         return out
     out = FileSystems.join(models_dir, name)
     if not FileSystems.exists(FileSystems.join(out, "model.bin")):
+        check_model(spec.model, revision=spec.revision, what="translation model")
         with tempfile.TemporaryDirectory(prefix="clcm-ct2-") as tmp:
             log.info("converting %s to CTranslate2 for %s", spec.model, out)
             ct2.convert_model(spec.model, os.path.join(tmp, name), revision=spec.revision)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from clcm.errors import ModelError, UsageError
+from clcm.hub import check_model
 from clcm.training.config import TrainConfig
 from clcm.training.data import Tokenize
 
@@ -39,6 +40,7 @@ def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
 def load_tokenizer(name: str) -> Any:
     from transformers import AutoConfig, AutoTokenizer
 
+    check_model(name, what="text model")  # one line, in seconds, for a missing directory or an uncached model
     try:
         return AutoTokenizer.from_pretrained(name), AutoConfig.from_pretrained(name)
     except (OSError, ValueError) as exc:

@@ -53,7 +53,7 @@ def test_translate_cli_end_to_end(models, captions, tmp_path, capsys):
     "extra,code,message",
     [
         (["--device", "cuda"], 5, "no CUDA device"),
-        (["--backend", "hf", "--model", "/no/such/model"], 5, "does not exist"),
+        (["--backend", "hf", "--model", "/no/such/model"], 5, "directory not found: /no/such/model"),
         (["--lang", "xx"], 2, "unknown language code"),
         (["--backend", "tpu"], 2, "unknown backend"),
     ],
