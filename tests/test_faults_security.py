@@ -164,6 +164,7 @@ def test_ct2_cache_dir_from_revision_stays_in_the_cache(tmp_path: Path, monkeypa
 
     converted = []
     monkeypatch.setattr(ct2, "convert_model", lambda model, out, revision=None: converted.append(Path(out)))
+    monkeypatch.setattr("clcm.pipelines.translate_run.check_model", lambda *a, **k: None)  # no hub model here
     root = tmp_path / "a" / "b" / "cache"
     monkeypatch.setenv("XDG_CACHE_HOME", str(root))
     spec = ModelSpec(model="org/model", src_lang="en", tgt_lang="de", revision="x/../../../../../escape")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Annotated
 
 import typer
 
@@ -13,6 +14,17 @@ from clcm.errors import EXIT_INTERRUPTED, ClcmError, NotBuiltError, exception_ch
 
 # Libraries whose INFO lines are noise in normal output (Beam logs every stage and worker); `-v` shows them.
 NOISY_LOGGERS = ("apache_beam", "urllib3", "filelock", "httpx", "huggingface_hub")
+
+
+OVERWRITE_HELP = "Write into an --out that holds other output or files (own earlier output is always replaced)."
+Overwrite = Annotated[bool, typer.Option("--overwrite", help=OVERWRITE_HELP)]
+
+
+def claim_out(out: object, command: str, overwrite: bool) -> None:
+    """The one output-directory rule of every command (clcm.schemas.outdir)."""
+    from clcm.schemas.outdir import claim_output_dir
+
+    claim_output_dir(str(out), command, overwrite=overwrite)
 
 
 def not_built(command: str, issue: str) -> None:

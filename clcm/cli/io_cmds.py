@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from clcm.cli.common import Overwrite, claim_out
+
 
 def _csv(value: str | None) -> tuple[str, ...] | None:
     return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
@@ -30,7 +32,7 @@ def import_cmd(
     ] = False,
     dataset: Annotated[str | None, typer.Option(help="Dataset name for rows that carry none.")] = None,
     rows_per_shard: Annotated[int, typer.Option(help="Maximum rows per Parquet shard.")] = 100_000,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier import in --out.")] = False,
+    overwrite: Overwrite = False,
 ) -> None:
     """Import captions (multi30k, nrccr, jsonl, tsv, parquet) into caption/pair Parquet."""
     from clcm.formats.importer import ImportConfig, run_import
@@ -39,8 +41,9 @@ def import_cmd(
     config = ImportConfig(
         format=fmt, inputs=tuple(map(str, inputs)), out=str(out), langs=_csv(langs), splits=_csv(splits),
         source_lang=source_lang, as_pairs=as_pairs, dataset=dataset, rows_per_shard=rows_per_shard,
-        overwrite=overwrite,
+        overwrite=True,  # claim_out decided: own earlier output is replaced
     )  # fmt: skip
+    claim_out(out, "import", overwrite)
     result = run_import(config)
     Console().print(counts_table(result.counts, title=f"import {fmt} -> {result.out}"))
 
@@ -52,12 +55,15 @@ def export_cmd(
     collection: Annotated[
         str | None, typer.Option(help="nrccr: collection name in file names (default: the rows' dataset).")
     ] = None,
+    overwrite: Overwrite = False,
 ) -> None:
     """Export caption/pair Parquet to NRCCR TextData files or JSONL."""
     from clcm.formats.export import ExportConfig, run_export
     from clcm.formats.inspect import counts_table
 
-    result = run_export(ExportConfig(format=fmt, input=str(input_dir), out=str(out), collection=collection))
+    config = ExportConfig(format=fmt, input=str(input_dir), out=str(out), collection=collection)
+    claim_out(out, "export", overwrite)
+    result = run_export(config)
     console = Console()
     console.print(counts_table(result.counts, title=f"export {fmt} -> {result.out}"))
     for name, lines in result.files.items():

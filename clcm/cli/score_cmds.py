@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from clcm.cli.common import beam_args
+from clcm.cli.common import Overwrite, beam_args, claim_out
 from clcm.errors import UsageError
 
 
@@ -79,6 +79,7 @@ def score_cmd(
     ] = 1_000_000,
     seed: Annotated[int, typer.Option(help="Seed of the combiner's synthetic noise and weights.")] = 0,
     workers: Annotated[int, typer.Option(help="DirectRunner worker processes.")] = 1,
+    overwrite: Overwrite = False,
 ) -> None:
     """Score pair shards for translation noise (one score_<name> column per scorer + noise_score).
 
@@ -94,6 +95,7 @@ def score_cmd(
                          scorer_options=_scorer_options(scorer_options or []),
                          batch_size=batch_size, num_shards=shards or None, combiner_pairs=combiner_pairs,
                          lexical_fit_pairs=lexical_fit_pairs, seed=seed, workers=workers)  # fmt: skip
+    claim_out(out, "score", overwrite)
     manifest = run(config, extra_args)
     active = manifest.config["active_scorers"]
     skipped = manifest.extra["skipped_scorers"]
@@ -122,6 +124,7 @@ def filter_cmd(
     min_per_media: Annotated[int, typer.Option(help="Keep at least the best K pairs of every image/video.")] = 0,
     nrf_fraction: Annotated[float, typer.Option(help="Share of kept pairs marked nrf_selected (NRF).")] = 0.5,
     plots: Annotated[bool, typer.Option(help="Write PNG plots.")] = True,
+    overwrite: Overwrite = False,
 ) -> None:
     """Select pairs from scored shards by threshold/keep-fraction/rules; write kept, dropped, report and plots.
 
@@ -134,7 +137,9 @@ def filter_cmd(
     selection = SelectionConfig(threshold=None if no_threshold else chosen, keep_fraction=keep_fraction,
                                 rules=_rules(rules or []), default_rules=default_rules, min_per_media=min_per_media,
                                 nrf_fraction=nrf_fraction)  # fmt: skip
-    manifest = run(FilterConfig(scored=scored, out_dir=out, selection=selection, plots=plots))
+    config = FilterConfig(scored=scored, out_dir=out, selection=selection, plots=plots)
+    claim_out(out, "filter", overwrite)
+    manifest = run(config)
     c = manifest.counts
     rescued = c.get("kept_by_min_per_media", 0)
     despite = f", {rescued} of them only by --min-per-media despite their score" if rescued else ""

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from clcm.cli.common import beam_args
+from clcm.cli.common import Overwrite, beam_args, claim_out
 from clcm.errors import UsageError
 
 
@@ -47,6 +47,7 @@ def translate_cmd(
     workers: Annotated[int, typer.Option(help="DirectRunner workers (threads sharing one copy of each model).")] = 1,
     threads: Annotated[int, typer.Option(help="Model threads per worker.")] = 1,
     progress: Annotated[bool, typer.Option(help="Progress bars.")] = True,
+    overwrite: Overwrite = False,
 ) -> None:
     """Translate and back-translate captions into pair shards (Apache Beam; hf or ct2 backend).
 
@@ -82,6 +83,7 @@ def translate_cmd(
         batch_size=batch_size,
         progress=progress,
     )
+    claim_out(out, "translate", overwrite)
     manifest = run(config, extra_args)
     c, s = manifest.counts, manifest.extra["summary"]
     typer.echo(

@@ -44,7 +44,7 @@ from clcm.schemas import (
     write_text_atomic,
 )
 from clcm.schemas import reasons as R
-from clcm.schemas.io import SchemaError
+from clcm.schemas.io import SchemaError, file_sha256
 from clcm.schemas.paths import inside, name_problem, safe_name
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,12 @@ class ExportConfig:
         check_config(self)
         if self.collection is not None:
             safe_name(self.collection, "--collection")
+
+
+def _file_record(out: Path, name: str, lines: int) -> dict[str, Any]:
+    """A written file as a manifest shard record (like the Parquet writers': name, rows, sha256, bytes)."""
+    path = inside(out, name)
+    return {"name": name, "rows": lines, "sha256": file_sha256(path), "bytes": path.stat().st_size}
 
 
 @dataclass
@@ -257,6 +263,7 @@ def run_export(config: ExportConfig) -> ExportResult:
         config=asdict(config),
         counts=counts,
         inputs=[{"path": f} for files in tables.values() for f in files],
+        shards=[_file_record(out, name, lines) for name, lines in files.items()],
         extra={"files": files},
     )
     write_manifest(out, manifest, empty_input_ok=True)  # empty input: e.g. a filter kept nothing (its warning)

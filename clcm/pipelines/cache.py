@@ -24,7 +24,6 @@ import io
 import json
 import logging
 import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -37,6 +36,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from clcm.errors import InputError, OutputError
 from clcm.schemas import SCHEMA_VERSION, config_hash
+from clcm.schemas.io import write_bytes_atomic
 from clcm.translation import ModelSpec, Translation
 
 CACHE_SCHEMA = pa.schema(
@@ -289,16 +289,7 @@ def write_entries(directory: str, items: Sequence[tuple[str, Translation]], sett
 def write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to a local path atomically (temp + rename) or to a Beam FileSystems URL."""
     if "://" not in path:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=os.path.dirname(path))
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_bytes_atomic(path, data)
         return
     with FileSystems.create(path) as fh:  # object stores publish a file atomically on close
         fh.write(data)

@@ -118,17 +118,23 @@ def write_rows(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike, schem
     return write_table(table_from_rows(rows, schema), path, schema)
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write a small text file atomically (temp file in the same directory, then rename)."""
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write a local file atomically (temp file in the same directory, then rename), with the umask's mode like
+    any file the user creates: the one local writer of every output (shards, manifests, cache parts)."""
     path = Path(path)
     fd, tmp = _atomic_target(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write a small text file atomically (see :func:`write_bytes_atomic`)."""
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from clcm.cli.common import run_app
 from clcm.cli.data import app
-from clcm.errors import EXIT_EMPTY, EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE
+from clcm.errors import EXIT_EMPTY, EXIT_INPUT, EXIT_USAGE
 from clcm.schemas import REJECT_SCHEMA, read_manifest, read_table
 from clcm.schemas import reasons as R
 
@@ -139,14 +139,14 @@ def test_user_mistakes_are_one_line_errors(tmp_path, capsys, argv, code, message
     assert err.startswith("error: ") and message in err and "\n" not in err and "Traceback" not in err
 
 
-def test_refuses_to_overwrite_without_flag_and_all_rejected_is_an_error(tmp_path, capsys):
+def test_replaces_its_own_output_and_all_rejected_is_an_error(tmp_path, capsys):
     f = tmp_path / "a.jsonl"
     f.write_text('{"text": "A.", "lang": "en", "media_id": "1"}\n')
     out = tmp_path / "o"
     assert cli("import", "-f", "jsonl", f, "-o", out) == 0
-    assert cli("import", "-f", "jsonl", f, "-o", out) == EXIT_OUTPUT
+    assert cli("import", "-f", "jsonl", f, "-o", out) == 0  # an earlier import in --out is replaced (one rule)
     f.write_text('{"text": " ", "lang": "en", "media_id": "1"}\n')
-    assert cli("import", "-f", "jsonl", f, "-o", out, "--overwrite") == EXIT_EMPTY
+    assert cli("import", "-f", "jsonl", f, "-o", out) == EXIT_EMPTY
     c, _ = check_counts(out)  # the rejects and manifest are still written
     assert c["read"] == 1 and c["rejected"] == {R.EMPTY_TEXT: 1}
     assert not (out / "captions").exists()  # the old captions shard was removed, not left behind

@@ -74,6 +74,7 @@ def test_ctrl_c_is_exit_130_with_one_line_and_the_next_run_resumes(tmp_path: Pat
     out, err = again.communicate(timeout=300)
     assert again.returncode == 0, err
     assert "import     skipped" in out and "translate  ran" in out
+    assert not (tmp_path / "run" / ".staging").exists()  # a successful run leaves no scratch folder
 
 
 @pytest.fixture
