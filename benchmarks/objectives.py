@@ -241,15 +241,21 @@ def score_and_filter(work: Path, noisy: np.ndarray, media_ids: list[str], args: 
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cli = [sys.executable, "-c", "from clcm.cli.data import main; main()"]
     t0, c0 = time.perf_counter(), cpu_seconds()
+    reused = (work / "filter" / "report.json").exists() and (work / "train.parquet").exists()
     for cmd in (
-        ["score", "-i", str(work / "train.parquet"), "-o", str(work / "scored"), "--seed", str(args.seed)],
-        ["filter", "-i", str(work / "scored"), "-o", str(work / "filter"), "--no-plots"],
+        []
+        if reused
+        else (
+            ["score", "-i", str(work / "train.parquet"), "-o", str(work / "scored"), "--seed", str(args.seed)],
+            ["filter", "-i", str(work / "scored"), "-o", str(work / "filter"), "--no-plots"],
+        )
     ):
         done = subprocess.run([*cli, *cmd], env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise SystemExit(f"clcm-data {cmd[0]} failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    # kept and dropped shards, wherever the output layout puts them (rejects are not pairs)
-    files = sorted(f for f in (work / "filter").rglob("*.parquet") if f.name.startswith(("kept", "dropped")))
+    from clcm.schemas import layout
+
+    files = layout.input_files(str(work / "filter"), layout.TRAIN_INPUTS, what="filter output")  # kept + dropped
     table = pa.concat_tables([pq.read_table(f) for f in files])
     pq.write_table(table, work / "filtered.parquet")
     index = {m: i for i, m in enumerate(media_ids)}  # one pair per image in this benchmark
@@ -258,6 +264,7 @@ def score_and_filter(work: Path, noisy: np.ndarray, media_ids: list[str], args: 
     selected = np.array([bool(x) for x in table.column("nrf_selected").to_pylist()], dtype=bool)
     bad = noisy[order]
     return {
+        "reused_earlier_output": reused,  # the same train.parquet was scored and filtered by an earlier run
         "filter_s": round(time.perf_counter() - t0, 1),
         "filter_cpu_s": round(cpu_seconds() - c0, 1),
         "kept": int(keep.sum()),
@@ -286,6 +293,9 @@ def prepare(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     english = dict(zip(train["media_id"], train["src"], strict=True))
     for split, name in (("val", "val"), ("test_2016_flickr", "test")):
         ids, en, cs = load_split(data, split)
+        if name == "val" and getattr(args, "val_size", None) and args.val_size < len(ids):  # a seeded subset
+            pick = np.sort(np.random.default_rng(args.seed + 2).choice(len(ids), size=args.val_size, replace=False))
+            ids, en, cs = [ids[i] for i in pick], [en[i] for i in pick], [cs[i] for i in pick]
         splits[name] = {"media_id": ids, "src": en, "tgt": cs}
         english.update(zip(ids, en, strict=True))
         write_pairs(root / f"{name}.parquet", splits[name], split="val" if name == "val" else name, human=True)
@@ -318,11 +328,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--objectives", default=",".join(ROWS), help=f"rows to run, from {', '.join(ROWS)}")
     ap.add_argument("--noise", default="0,0.2,0.4", help="comma-separated fractions of corrupted training targets")
     ap.add_argument("--train-size", type=int, default=2000, help="training pairs sampled from Multi30K train")
-    ap.add_argument("--epochs", type=int, default=12, help="at most this many epochs of the visual stage")
+    ap.add_argument("--epochs", type=int, default=20, help="at most this many epochs of the visual stage")
     ap.add_argument("--patience", type=int, default=2, help="stop after patience + 1 epochs without val improvement")
     ap.add_argument("--pre-epochs", type=int, default=2, help="text-only first stage of cl2cm / nrf")
     ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--val-size", type=int, default=500, help="validation captions (a seeded subset of val)")
+    ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--hidden", type=int, default=64, help="tiny BERT width")
     ap.add_argument("--layers", type=int, default=2, help="tiny BERT depth")
     ap.add_argument("--vocab", type=int, default=3000, help="WordPiece vocabulary size")
@@ -365,6 +376,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 print(f"[objectives] p={p} {row} ...", file=sys.stderr, flush=True)
                 level["runs"][row] = train_eval(row, root, work, args)
                 print(f"[objectives] p={p} {row}: {level['runs'][row]}", file=sys.stderr, flush=True)
+                results["noise"][f"{p:g}"] = level
+                progress = results | {"config": {k: v for k, v in vars(args).items() if k != "merge"}}
+                (root / "results.partial.json").write_text(json.dumps(progress, indent=1), encoding="utf-8")
             results["noise"][f"{p:g}"] = level
     results["config"] = {k: v for k, v in vars(args).items() if k not in ("workdir", "merge")}
     results["load"] = os.getloadavg()
@@ -380,26 +394,28 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
         seed = part["config"]["seed"]
         if seed in by_seed:
             by_seed[seed]["noise"].update(part["noise"])
-            by_seed[seed].setdefault("parts", []).append({k: part[k] for k in ("config", "load", "setup_s")})
+            by_seed[seed].setdefault("parts", []).append({k: part.get(k) for k in ("config", "load", "setup_s")})
         else:
             by_seed[seed] = dict(part)
     runs = [by_seed[s] for s in sorted(by_seed)]
-    order = sorted(runs[0]["noise"], key=float)
     for r in runs:
-        r["noise"] = {p: r["noise"][p] for p in order}
+        r["noise"] = {p: r["noise"][p] for p in sorted(r["noise"], key=float)}
     return {"seeds": sorted(by_seed), "table_md": markdown_table(runs), "runs": runs}
 
 
 def markdown_table(runs: list[dict[str, Any]]) -> str:
     """Rows = objectives, columns = noise levels; cells: mean test SumR over seeds (per-seed values after it)."""
-    levels = list(runs[0]["noise"])
-    rows = list(runs[0]["noise"][levels[0]]["runs"])
+    levels = sorted({p for r in runs for p in r["noise"]}, key=float)
+    rows = list(dict.fromkeys(row for r in runs for level in r["noise"].values() for row in level["runs"]))
     seeds = ", ".join(f"seed {r['config']['seed']}" for r in runs)
     lines = ["| objective | " + " | ".join(f"p={p}" for p in levels) + " |", "|---" * (len(levels) + 1) + "|"]
     for row in rows:
         cells = []
         for p in levels:
-            vals = [r["noise"][p]["runs"][row]["sumr"] for r in runs]
+            vals = [r["noise"][p]["runs"][row]["sumr"] for r in runs if row in r["noise"].get(p, {}).get("runs", {})]
+            if not vals:
+                cells.append("—")
+                continue
             per = " / ".join(f"{v:.1f}" for v in vals)
             cells.append(f"**{np.mean(vals):.1f}** ({per})" if len(vals) > 1 else f"{vals[0]:.1f}")
         lines.append(f"| {row} | " + " | ".join(cells) + " |")

@@ -126,45 +126,26 @@ def feature_spec(s: Setting, root: Path, clip_features: str | None) -> tuple[str
     return str(big), [big / n for n in ("feature.bin", "id.txt", "shape.txt", "video2frames.txt")]
 
 
-def stage_path(out: Path, kind: str) -> Path:
-    """Where an import wrote its ``kind`` shards: ``OUT/<kind>/`` (stage layout) or ``OUT/<kind>-*.parquet``."""
-    if (out / kind).is_dir():
-        return out / kind
-    files = sorted(out.glob(f"{kind}-*.parquet"))
-    if len(files) == 1:
-        return files[0]
-    only = out / f"_{kind}_only"  # several shards next to other tables: a directory holding just these
-    only.mkdir(exist_ok=True)
-    for f in files:
-        link = only / f.name
-        if not link.exists():
-            link.symlink_to(f.resolve())
-    return only
-
-
 def commands(name: str, s: Setting, root: Path, work: Path, spec: str, device: str) -> list[list[str]]:
     text = root / s.collection / "TextData"
     data, train_cli = ["clcm-data"], ["clcm-train"]
     cmds = [[*data, "import", "--format", "nrccr", "-o", str(work / split), *(str(text / f) for f in files)]
             for split, files in (("train", s.train), ("val", s.val), ("test", s.test))]  # fmt: skip
-    train = [*train_cli, "train", "--config", str(REPO / "examples" / s.config), "--shards", "@train/pairs",
-             "--features", spec, "--val", "@val/captions", "--tgt-lang", s.lang, "--out-dir", str(work / "run"),
+    train = [*train_cli, "train", "--config", str(REPO / "examples" / s.config), "--shards", str(work / "train"),
+             "--features", spec, "--val", str(work / "val"), "--tgt-lang", s.lang, "--out-dir", str(work / "run"),
              "--device", device, "--no-progress"]  # fmt: skip
     for k, v in s.options.items():
         train += ["--opt", f"{k}={json.dumps(v)}"]
     evaluate = [*train_cli, "evaluate", "--checkpoint", str(work / "run" / "model_best.pt"),
-                "--queries", "@test/captions", "--features", spec, "--tgt-lang", s.lang, "--device", device,
+                "--queries", str(work / "test"), "--features", spec, "--tgt-lang", s.lang, "--device", device,
                 "--out", str(work / "test.json")]  # fmt: skip
     return [*cmds, train, evaluate]
 
 
-def resolve(cmd: list[str], work: Path) -> list[str]:
-    """``@split/kind`` placeholders -> the shard path the import wrote (known only after it ran); the console
-    script from this interpreter's environment."""
+def executable(cmd: list[str]) -> list[str]:
+    """The console script from this interpreter's environment when it is there (else from PATH)."""
     script = Path(sys.executable).parent / cmd[0]
-    head = [str(script)] if script.exists() else cmd[:1]
-    args = [str(stage_path(work / a[1:].split("/")[0], a.split("/")[1])) if a.startswith("@") else a for a in cmd[1:]]
-    return head + args
+    return [str(script), *cmd[1:]] if script.exists() else cmd
 
 
 def check_inputs(s: Setting, root: Path, spec: str | None, needed: list[Path]) -> tuple[list[str], int]:
@@ -212,8 +193,7 @@ def plan_text(name: str, s: Setting, cmds: list[list[str]], n_train: int) -> str
         f"training captions {n_train:,}: at most {MAX_EPOCHS} epochs x {-(-n_train // BATCH):,} steps; about "
         f"{hours:.1f} GPU hours at {SECONDS_PER_STEP} s/step (early stopping usually ends sooner)"
     )
-    lines += ["plan (@train/pairs, @val/captions, @test/captions: the shards those imports write):"]
-    lines += [f"  {shlex.join(c)}" for c in cmds]
+    lines += ["plan:"] + [f"  {shlex.join(c)}" for c in cmds]
     return "\n".join(lines)
 
 
@@ -248,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args.work.mkdir(parents=True, exist_ok=True)
     for cmd in cmds:
-        cmd = resolve(cmd, args.work)
+        cmd = executable(cmd)
         print(f"$ {shlex.join(cmd)}", flush=True)
         if subprocess.run(cmd, cwd=REPO, check=False).returncode != 0:
             return 1

@@ -68,9 +68,11 @@ def test_check_passes_on_a_complete_image_layout_and_imports_feed_training(kit, 
         with pytest.raises(SystemExit) as exc:
             data_cli.main(cmd[1:])
         assert exc.value.code == 0
-    pairs = load_pairs(TrainConfig(shards=str(kit.stage_path(work / "train", "pairs"))))
+    train_cmd, eval_cmd = kit.commands("multi30k-cs-resnet152", s, root, work, spec, "cpu")[3:]
+    shards, queries = train_cmd[train_cmd.index("--shards") + 1], eval_cmd[eval_cmd.index("--queries") + 1]
+    pairs = load_pairs(TrainConfig(shards=shards))
     assert len(pairs) == 6 and pairs.bt is not None and pairs.tgt_lang == "cs"
-    queries = load_queries(str(kit.stage_path(work / "test", "captions")), "cs")
+    queries = load_queries(queries, "cs")
     assert queries.media_ids == ids["test"] and set(queries.views) == {"tgt", "mt_en"}
 
 
