@@ -166,7 +166,11 @@ def check_inputs(s: Setting, root: Path, spec: str | None, needed: list[Path]) -
             if f == s.train[0]:
                 n_train = lines
     if spec is None:
-        problems.append("CLIP ViT-B/32 image features are needed: pass --clip-features SPEC (see README.md)")
+        images = root / s.collection / ("all_pics" if s.collection == "mscoco" else "flickr30k-images")
+        problems.append(
+            "CLIP ViT-B/32 image features are needed: `clcm-train features "
+            f"{images} -o WORK/clip --model openai/clip-vit-base-patch32` prints the SPEC for --clip-features"
+        )
         return problems, n_train
     missing = [p for p in needed if not p.exists()]
     problems += [f"missing feature file {p}" for p in missing]
