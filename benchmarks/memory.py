@@ -30,7 +30,8 @@ from clcm.cli.data import app
 t0 = time.perf_counter()
 code = run_app(app, sys.argv[1:])
 seconds = time.perf_counter() - t0
-self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with open("/proc/self/status") as fh:  # VmHWM: ru_maxrss would carry the parent's peak over fork + exec
+    self_kb = next(int(x.split()[1]) for x in fh if x.startswith("VmHWM:"))
 children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 print("@@" + json.dumps({"rc": code, "seconds": seconds, "self_kb": self_kb, "children_kb": children_kb}))
 """
@@ -100,7 +101,7 @@ def measure(n: int, model: Path, work: Path, args: argparse.Namespace) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--factor", type=int, default=10)
+    parser.add_argument("--factor", type=float, default=10)
     parser.add_argument("--runner", default="FnApiRunner")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--no-score", dest="score", action="store_false", help="translate only (no score stage)")
@@ -125,7 +126,7 @@ def main() -> None:
         model = build_tiny_marian(work / "model", load_captions(500, args.multi30k))
         build_s = time.perf_counter() - t0
         small = measure(args.n, model, work, args)
-        large = measure(args.n * args.factor, model, work, args)
+        large = measure(round(args.n * args.factor), model, work, args)
     print(
         json.dumps(
             {

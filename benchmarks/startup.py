@@ -103,10 +103,7 @@ def main() -> None:
                 out = ["-o", str(work / f"w{w}_{i}"), "--no-cache", "--workers", str(w)]
                 runs[f"workers_{w}"].append(run_cli([*base, *out], env))
     med = {
-        k: {
-            m: round(statistics.median(r[m] for r in v), 3)
-            for m in ("wall_s", "cpu_s", "driver_peak_rss_mb", "worker_peak_rss_mb")
-        }
+        k: {m: round(statistics.median(r[m] for r in v), 3) for m in ("wall_s", "cpu_s", "peak_rss_mb")}
         for k, v in runs.items()
     }
     result = {
