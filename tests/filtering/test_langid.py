@@ -51,13 +51,26 @@ def test_auto_asks_langdetect_only_where_the_fast_model_is_unsure(monkeypatch):
     fast = {"sure": {"cs": 0.95}, "wrong": {"de": 0.99}, "unsure": {"cs": 0.3, "sk": 0.1}}
     calls: list[str] = []
     monkeypatch.setitem(langid._DETECT, "fast", lambda t: fast[t])
-    monkeypatch.setitem(langid._DETECT, "langdetect", lambda t: calls.append(t) or {"cs": 0.9})
-    monkeypatch.setattr(langid, "_CACHES", {"fast": {}, "langdetect": {}})
+    monkeypatch.setitem(langid._DETECT, "second_opinion", lambda t: calls.append(t) or {"cs": 0.9})
+    monkeypatch.setattr(langid, "_CACHES", {k: {} for k in langid._DETECT})
     s = LangIdScorer().score(_batch(["sure", "wrong", "unsure", "unsure"], ["cs"] * 4))
     assert s.tolist() == pytest.approx([0.95, 0.0, 0.9, 0.9])
     assert calls == ["unsure"]  # once: each unique text is detected once per process
     LangIdScorer().score(_batch(["unsure"], ["cs"]))
     assert calls == ["unsure"]  # a second scorer (e.g. a Beam worker in the driver's process) reuses it
+
+
+def test_langdetect_with_default_trials_is_detect_langs():
+    from langdetect import DetectorFactory, detect_langs
+
+    for text in (CS, SK, "Ein Hund.", "", "123"):
+        DetectorFactory.seed = 0
+        try:
+            expected = {r.lang: r.prob for r in detect_langs(text)}
+        except Exception:
+            expected = {}
+        assert langid.langdetect_probs(text) == expected
+    assert langid.langdetect_probs(CS, trials=3)["cs"] > 0.9
 
 
 def test_detector_option_from_the_config_and_bad_options():
