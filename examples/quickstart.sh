@@ -36,7 +36,7 @@ $BIN/clcm-data translate -i "$OUT/captions" -o "$OUT/pairs" --lang cs \
 echo "== A4/4 score the MT pairs and filter them (default threshold and hard rules)"
 $BIN/clcm-data score -i "$OUT/pairs" -o "$OUT/scored"
 $BIN/clcm-data filter -i "$OUT/scored" -o "$OUT/filtered"
-echo "   (random MT output is not Czech: the langid rule drops it, so nothing of it could train a model)"
+echo "   (random MT output babbles in loops and is not Czech: the hard rules drop every pair; nothing to train on)"
 
 echo "== B1/4 training data, features and text encoder"
 stand_in "MT output = Multi30K's HUMAN Czech captions ($TRAIN_PAIRS train pairs) with ${NOISE} of them replaced by"

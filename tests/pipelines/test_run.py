@@ -181,19 +181,23 @@ def test_one_and_two_workers_give_identical_shards(tmp_path: Path, model: Path) 
     assert digests[0] == digests[1]
 
 
-@pytest.mark.parametrize("name", ["run-local.yaml", "run-dataflow.yaml", "run-flink.yaml", "run-spark.yaml"])
+@pytest.mark.parametrize(
+    "name", ["run-local.yaml", "run-dataflow.yaml", "run-flink.yaml", "run-spark.yaml", "run-train.yaml"]
+)
 def test_example_configs_validate(name: str, tmp_path: Path) -> None:
     from clcm.pipelines.run import STAGES
     from clcm.pipelines.run_stages import StageContext
 
     config = load_run_config(Path(__file__).resolve().parents[2] / "examples" / name)
-    assert config.stage("import") and config.stage("translate")
-    assert any(a.startswith("--runner") for a in config.beam_args) or name == "run-local.yaml"
-    upstream = None
+    assert config.stage("import") and (config.stage("translate") or name == "run-train.yaml")
+    assert any(a.startswith("--runner") for a in config.beam_args) or name in ("run-local.yaml", "run-train.yaml")
+    contexts: dict[str, StageContext] = {}
     for section in config.stages:  # every section's keys are known to its stage
+        source = config.input_of(section.name)
+        upstream = contexts[source] if source else None
         ctx = StageContext(tmp_path, tmp_path / section.name, upstream, config.beam_args, 1, str(tmp_path / "c"))
         STAGES[section.name].build(section.as_dict(), ctx)
-        upstream = ctx
+        contexts[section.name] = ctx
 
 
 def test_command_line_beam_flags_override_the_config(
