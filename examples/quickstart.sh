@@ -40,8 +40,8 @@ echo "   (random MT output babbles in loops and is not Czech: the hard rules dro
 
 echo "== B1/4 training data, features and text encoder"
 stand_in "MT output = Multi30K's HUMAN Czech captions ($TRAIN_PAIRS train pairs) with ${NOISE} of them replaced by"
-stand_in "  synthetic MT-style errors (untranslated, half-translated, wrong language, truncated, loops, dropped or"
-stand_in "  swapped words, misaligned; clcm.filtering.synthetic_noise; labels kept in labels.json)"
+stand_in "  synthetic MT-style errors (untranslated, half-translated, code-mixed, wrong language, truncated, loops,"
+stand_in "  dropped or swapped words, misaligned; clcm.filtering.synthetic_noise; labels kept in labels.json)"
 stand_in "image features = SYNTHETIC: a random projection of each image's English content words + noise"
 stand_in "text encoder = a tiny RANDOM BERT (64 wide, 2 layers, WordPiece trained on the captions), not mBERT"
 $BIN/python examples/make_multi30k_pairs.py --multi30k "$DATA" --out "$OUT/train-data" --tgt cs \

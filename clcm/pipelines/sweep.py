@@ -199,7 +199,7 @@ def plot(path: Path, rows: list[dict[str, Any]], objective: str) -> None:
     ax.set(xlabel="keep rate (share of pairs kept, lowest noise_score first)", ylabel="SumR",
            title=f"{objective}: retrieval vs filter keep rate (same steps per point)")  # fmt: skip
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
