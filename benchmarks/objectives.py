@@ -393,10 +393,12 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     for part in parts:
         seed = part["config"]["seed"]
         if seed in by_seed:
-            by_seed[seed]["noise"].update(part["noise"])
+            for p, level in part["noise"].items():  # rows of one level may come from several runs
+                have = by_seed[seed]["noise"].setdefault(p, {**level, "runs": {}})
+                have["runs"].update(level["runs"])
             by_seed[seed].setdefault("parts", []).append({k: part.get(k) for k in ("config", "load", "setup_s")})
         else:
-            by_seed[seed] = dict(part)
+            by_seed[seed] = json.loads(json.dumps(part))  # a copy: later parts are merged into it
     runs = [by_seed[s] for s in sorted(by_seed)]
     for r in runs:
         r["noise"] = {p: r["noise"][p] for p in sorted(r["noise"], key=float)}
