@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from clcm.configs import MAX_SHARDS, check_config, max_workers, option
-from clcm.errors import InputError, OutputError, UsageError
+from clcm.errors import InputError, OutputError
 from clcm.filtering.base import BuildContext
 from clcm.filtering.combiner import Combiner
 from clcm.filtering.registry import DEFAULT_SCORERS, EMBEDDING_SCORERS, SCORERS
@@ -233,8 +233,6 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
     phase = Phases()
     options = config.options()
     check_scorers(config.scorers, options)
-    if config.lexical_fit_pairs < 1 or config.combiner_pairs < 0:
-        raise UsageError("--lexical-fit-pairs must be >= 1 and --combiner-pairs >= 0")
     files = _input_files(config.inputs)
     out = Path(config.out_dir)
     try:
