@@ -74,8 +74,6 @@ class ImportConfig:
             raise UsageError(f"unknown format {self.format!r}; choose one of {', '.join(FORMATS)}")
         if not self.inputs:
             raise UsageError("no input given")
-        if self.rows_per_shard < 1:
-            raise UsageError("--rows-per-shard must be at least 1")
         try:
             for lang in (self.source_lang, *(self.langs or ())):
                 check_lang(lang)

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from clcm.configs import check_config, option
 from clcm.errors import UsageError
 from clcm.training.config import parse_options
 from clcm.training.losses import infonce_loss, l2norm
@@ -47,10 +48,12 @@ class CL2CMOptions:
     kt_weight: float = 1.0  # λ_kt: relational distillation next to L_CM
     ot_eps: float = 0.05  # Sinkhorn ε on cosine costs in [0, 2]
     ot_iters: int = 50  # Sinkhorn iterations
-    ot_marginals: str = "uniform"  # "uniform" (1/n) or "norm" (∝ token-feature norm)
+    # "uniform" (1/n) or "norm" (∝ token-feature norm)
+    ot_marginals: str = option("uniform", choices=("uniform", "norm"))
     ot_detach_plan: bool = True  # IPOT-style: the plan is a constant, gradients reach the cost only
-    word_loss: str = "plan_cost"  # "plan_cost" ⟨T*, C⟩, or "sinkhorn_divergence" (the spec's alternative)
-    teacher_epochs: int = 10  # stage 1 length
+    # "plan_cost" ⟨T*, C⟩, or "sinkhorn_divergence" (the spec's alternative)
+    word_loss: str = option("plan_cost", choices=("plan_cost", "sinkhorn_divergence"))
+    teacher_epochs: int = option(10, ge=1)  # stage 1 length
     student_epochs: int | None = None  # stage 2 length; None = the trainer's epochs (CL2CM declares 30)
     encoder_lr_scale: float = 0.1  # encoder lr = scale × head lr (spec: 1e-5 vs 1e-4)
     pool_include_padding: bool = False  # mean over real tokens only (NRCCR's padding-inclusive mean is a quirk)
@@ -58,12 +61,7 @@ class CL2CMOptions:
     word_kt_weight: float = 0.0  # [optional, off] pull student target tokens to the teacher's OT-aligned source tokens
 
     def __post_init__(self) -> None:
-        if self.word_loss not in ("plan_cost", "sinkhorn_divergence"):
-            raise UsageError(f"cl2cm word_loss must be 'plan_cost' or 'sinkhorn_divergence', not {self.word_loss!r}")
-        if self.ot_marginals not in ("uniform", "norm"):
-            raise UsageError(f"cl2cm ot_marginals must be 'uniform' or 'norm', not {self.ot_marginals!r}")
-        if self.teacher_epochs < 1:
-            raise UsageError("cl2cm teacher_epochs must be >= 1")
+        check_config(self)
 
 
 def content_mask(attention_mask: Tensor) -> Tensor:

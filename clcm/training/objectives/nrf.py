@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from clcm.configs import check_config, option
 from clcm.errors import UsageError
 from clcm.training.config import parse_options
 from clcm.training.losses import infonce_loss, similarity_distill_loss, triplet_loss
@@ -50,31 +51,28 @@ class NRFOptions:
     visual_relu: bool = False  # NRCCR-CLIP (the spec's backbone) has no activation after that Linear
     heads: int = 8  # heads of the NRCCR attention block and of the noise filter
     qk_dim: int = 512  # NRCCR attention block's query/key width
-    filter_blocks: int = 1  # cross-attention blocks in N (spec: 1-2)
+    filter_blocks: int = option(1, ge=1)  # cross-attention blocks in N (spec: 1-2)
     filter_ffn: int | None = None  # N's FFN width; None = 4 × encoder hidden (3072 for mBERT)
     tau: float = 0.07  # InfoNCE and distillation temperature
     sd_weight: float = 0.4  # L_sd weight in fine-tuning (NRCCR's dtl_beta)
     den_weight: float = 0.5  # L_den weight in fine-tuning
     den_mse_weight: float = 0.1  # MSE part of L_den next to its InfoNCE
-    contrastive: str = "infonce"  # "infonce", or "triplet" (NRCCR's hardest-negative, margin 0.2) for V–S and V–T
+    # "infonce", or "triplet" (NRCCR's hardest-negative, margin 0.2) for V–S and V–T
+    contrastive: str = option("infonce", choices=("infonce", "triplet"))
     triplet_margin: float = 0.2  # margin when contrastive = "triplet"
-    warmup_epochs: int = 5  # stage 1 length (noise-filter warm-up on selected parallel text)
+    warmup_epochs: int = option(5, ge=0)  # stage 1 length (noise-filter warm-up on selected parallel text)
     finetune_epochs: int | None = None  # stage 2 length; None = the trainer's epochs
     encoder_lr_scale: float = 0.2  # encoder lr = scale × head lr (spec: 2e-5 vs 1e-4)
     fuse_mt: bool = False  # evaluate with the MT->source query fused in (NRCCR §1.5; weight from the trainer)
     pool_include_padding: bool = True  # NRCCR's mean over padded positions (parity with the backbone)
-    selection: str = "mask"  # "mask": the shards' nrf_selected column; "threshold": every select_min column >= min
+    # "mask": the shards' nrf_selected column; "threshold": every select_min column >= min
+    selection: str = option("mask", choices=("mask", "threshold"))
     select_min: dict[str, float] = field(default_factory=lambda: dict(SPEC_THRESHOLDS))
 
     def __post_init__(self) -> None:
-        if self.selection not in ("mask", "threshold"):
-            raise UsageError(f"nrf selection must be 'mask' or 'threshold', not {self.selection!r}")
+        check_config(self)
         if self.selection == "threshold" and not self.select_min:
             raise UsageError("nrf selection 'threshold' needs select_min {column: minimum}")
-        if self.contrastive not in ("infonce", "triplet"):
-            raise UsageError(f"nrf contrastive must be 'infonce' or 'triplet', not {self.contrastive!r}")
-        if self.filter_blocks < 1 or self.warmup_epochs < 0:
-            raise UsageError("nrf filter_blocks must be >= 1 and warmup_epochs >= 0")
 
 
 class NoiseFilterBlock(nn.Module):
