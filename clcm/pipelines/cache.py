@@ -1,4 +1,4 @@
-"""Content-addressed translation cache, shared by every runner through Beam FileSystems.
+"""Content-addressed translation cache, shared by every runner through clcm.storage (Beam FileSystems for URLs).
 
 Layout of one settings directory ``{cache_root}/{key[:2]}/{key}/`` (``key`` hashes everything that changes a
 translation: model id + revision, backend/precision, languages, decoding settings; see ``ModelSpec.cache_fields``)::
@@ -32,11 +32,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 
+from clcm import storage
 from clcm.errors import InputError, OutputError
 from clcm.schemas import SCHEMA_VERSION, config_hash
-from clcm.schemas.io import write_bytes_atomic
 from clcm.translation import ModelSpec, Translation
 
 CACHE_SCHEMA = pa.schema(
@@ -79,7 +78,7 @@ def cache_key(spec: ModelSpec) -> str:
 
 def cache_path(cache_root: str, spec: ModelSpec) -> str:
     key = cache_key(spec)
-    return FileSystems.join(cache_root, key[:2], key)
+    return storage.join(cache_root, key[:2], key)
 
 
 def bucket_of(text: str, buckets: int) -> int:
@@ -95,34 +94,28 @@ def _short_hashes(texts: Iterable[str]) -> np.ndarray:
 
 
 def bucket_dir(directory: str, bucket: int) -> str:
-    return FileSystems.join(directory, "buckets", f"{bucket:04d}")
+    return storage.join(directory, "buckets", f"{bucket:04d}")
 
 
-def match_paths(pattern: str) -> list[str]:
-    try:
-        return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
-    except Exception:  # noqa: BLE001 - a missing directory matches nothing on every filesystem
-        return []
+match_paths = storage.match
 
 
 def list_parts(directory: str, bucket: int) -> list[str]:
-    return match_paths(FileSystems.join(bucket_dir(directory, bucket), "part-*.parquet"))
+    return match_paths(storage.join(bucket_dir(directory, bucket), "part-*.parquet"))
 
 
-def read_bytes(path: str) -> bytes:
-    with FileSystems.open(path) as fh:
-        return fh.read()
+read_bytes = storage.read_bytes
 
 
 def read_buckets(directory: str) -> int:
     """The bucket count of a settings directory (``layout.json``; DEFAULT_BUCKETS for a new directory)."""
     try:
-        layout = json.loads(read_bytes(FileSystems.join(directory, LAYOUT_NAME)))
+        layout = json.loads(read_bytes(storage.join(directory, LAYOUT_NAME)))
     except Exception:  # noqa: BLE001 - no layout yet: a new (or pre-bucket) directory
         return DEFAULT_BUCKETS
     buckets = layout.get("buckets") if isinstance(layout, dict) else None
     if not isinstance(buckets, int) or buckets < 1 or layout.get("version") != LAYOUT_VERSION:
-        raise CorruptPart(f"{FileSystems.join(directory, LAYOUT_NAME)}: not a clcm cache layout: {layout!r}")
+        raise CorruptPart(f"{storage.join(directory, LAYOUT_NAME)}: not a clcm cache layout: {layout!r}")
     return buckets
 
 
@@ -150,7 +143,7 @@ def write_part(directory: str, bucket: int, table: pa.Table) -> str:
     pq.write_table(table.replace_schema_metadata(metadata), buf, compression="zstd")
     data = buf.getvalue()
     name = f"part-{hashlib.sha256(data).hexdigest()[:_HASH_CHARS]}.parquet"
-    path = FileSystems.join(bucket_dir(directory, bucket), name)
+    path = storage.join(bucket_dir(directory, bucket), name)
     write_bytes(path, data)
     return path
 
@@ -165,7 +158,7 @@ def open_part(path: str) -> pq.ParquetFile:
     except FileNotFoundError:
         raise
     except Exception as exc:  # noqa: BLE001 - some filesystems wrap a missing object in their own error
-        if not FileSystems.exists(path):
+        if not storage.exists(path):
             raise FileNotFoundError(path) from exc
         raise CorruptPart(f"unreadable: {exc}") from exc
     name = path.rsplit("/", 1)[-1]
@@ -212,7 +205,7 @@ def list_all_parts(directory: str) -> dict[int, list[str]]:
     """Every part of a settings directory by bucket, in one listing (its cost grows with the number of files,
     which compaction keeps near the bucket count, not with the entries)."""
     parts: dict[int, list[str]] = defaultdict(list)
-    for path in match_paths(FileSystems.join(directory, "buckets", "*", "part-*.parquet")):
+    for path in match_paths(storage.join(directory, "buckets", "*", "part-*.parquet")):
         parts[int(path.rsplit("/", 2)[-2])].append(path)
     return parts
 
@@ -264,11 +257,11 @@ def prepare(directory: str, settings: dict[str, Any]) -> int:
     """
     try:
         buckets = read_buckets(directory)
-        layout = FileSystems.join(directory, LAYOUT_NAME)
-        if not FileSystems.exists(layout):
+        layout = storage.join(directory, LAYOUT_NAME)
+        if not storage.exists(layout):
             write_bytes(layout, json.dumps({"version": LAYOUT_VERSION, "buckets": buckets}).encode())
-        info = FileSystems.join(directory, SETTINGS_NAME)
-        if not FileSystems.exists(info):
+        info = storage.join(directory, SETTINGS_NAME)
+        if not storage.exists(info):
             write_bytes(info, json.dumps(settings, indent=2, sort_keys=True).encode())
     except CorruptPart as exc:
         raise InputError(f"translation cache: {exc}") from exc
@@ -286,10 +279,4 @@ def write_entries(directory: str, items: Sequence[tuple[str, Translation]], sett
     return [write_part(directory, b, part_table(rows)) for b, rows in sorted(by_bucket.items())]
 
 
-def write_bytes(path: str, data: bytes) -> None:
-    """Write ``data`` to a local path atomically (temp + rename) or to a Beam FileSystems URL."""
-    if "://" not in path:
-        write_bytes_atomic(path, data)
-        return
-    with FileSystems.create(path) as fh:  # object stores publish a file atomically on close
-        fh.write(data)
+write_bytes = storage.write_bytes

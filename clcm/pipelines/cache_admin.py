@@ -13,8 +13,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 
+from clcm import storage
 from clcm.pipelines.cache import (
     CACHE_SCHEMA,
     SETTINGS_NAME,
@@ -70,7 +70,7 @@ def compact_bucket(directory: str, bucket: int, *, min_parts: int = 2) -> Bucket
     table = table.take(pa.array(_first_indices(table.column("src_text").to_pylist()), type=pa.int64()))
     report.entries = table.num_rows
     report.written = write_part(directory, bucket, table)
-    FileSystems.delete([p for p in merged if p != report.written])
+    storage.delete([p for p in merged if p != report.written])
     return report
 
 
@@ -91,7 +91,7 @@ def verify_bucket(directory: str, bucket: int, *, remove: bool = False) -> Bucke
         except CorruptPart as exc:
             report.corrupt += (f"{path}: {exc}",)
             if remove:
-                FileSystems.delete([path])
+                storage.delete([path])
             continue
         except FileNotFoundError:
             continue
@@ -101,18 +101,18 @@ def verify_bucket(directory: str, bucket: int, *, remove: bool = False) -> Bucke
 
 def settings_dirs(cache_root: str) -> list[str]:
     """Every settings directory under a cache root (those with a ``settings.json``)."""
-    return [p.rsplit("/", 1)[0] for p in match_paths(FileSystems.join(cache_root, "*", "*", SETTINGS_NAME))]
+    return [p.rsplit("/", 1)[0] for p in match_paths(storage.join(cache_root, "*", "*", SETTINGS_NAME))]
 
 
 def used_buckets(directory: str) -> list[int]:
     """Buckets that hold at least one part (one listing of the directory's parts)."""
-    parts = match_paths(FileSystems.join(directory, "buckets", "*", "part-*.parquet"))
+    parts = match_paths(storage.join(directory, "buckets", "*", "part-*.parquet"))
     return sorted({int(p.rsplit("/", 2)[-2]) for p in parts})
 
 
 def legacy_parts(directory: str) -> list[str]:
     """Parts of the pre-bucket layout (``{key}/part-*.parquet``), which lookups no longer read."""
-    return match_paths(FileSystems.join(directory, "part-*.parquet"))
+    return match_paths(storage.join(directory, "part-*.parquet"))
 
 
 def migrate_legacy(directory: str) -> int:
@@ -120,7 +120,7 @@ def migrate_legacy(directory: str) -> int:
     paths = legacy_parts(directory)
     if not paths:
         return 0
-    settings = json.loads(read_bytes(FileSystems.join(directory, SETTINGS_NAME)))
+    settings = json.loads(read_bytes(storage.join(directory, SETTINGS_NAME)))
     rows = 0
     for path in paths:
         try:
@@ -130,7 +130,7 @@ def migrate_legacy(directory: str) -> int:
             warn_corrupt(path, CorruptPart(str(exc)))
             continue
         write_entries(directory, items, settings)
-        FileSystems.delete([path])
+        storage.delete([path])
         rows += len(items)
     return rows
 
@@ -156,7 +156,7 @@ class DirectoryReport:
 
 def _report(directory: str) -> DirectoryReport:
     try:
-        settings = json.loads(read_bytes(FileSystems.join(directory, SETTINGS_NAME)))
+        settings = json.loads(read_bytes(storage.join(directory, SETTINGS_NAME)))
     except Exception:  # noqa: BLE001 - settings.json is informational
         settings = {}
     return DirectoryReport(directory, settings, read_buckets(directory), legacy_parts=len(legacy_parts(directory)))
@@ -167,7 +167,7 @@ def stats(cache_root: str) -> list[DirectoryReport]:
     reports = []
     for directory in settings_dirs(cache_root):
         r = _report(directory)
-        parts = match_paths(FileSystems.join(directory, "buckets", "*", "part-*.parquet"))
+        parts = match_paths(storage.join(directory, "buckets", "*", "part-*.parquet"))
         r.parts, r.used_buckets = len(parts), len({p.rsplit("/", 2)[-2] for p in parts})
         for path in parts:
             data = read_bytes(path)

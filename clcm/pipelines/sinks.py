@@ -7,7 +7,6 @@ the writer holds a whole shard, and tuples are several times smaller than dicts 
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Callable, Iterator, Sequence
 from operator import itemgetter
 from typing import Any
@@ -17,18 +16,12 @@ import pyarrow as pa
 
 from clcm.pipelines.cache import write_bytes
 from clcm.schemas import SchemaError, layout, validate_table
-from clcm.schemas.io import write_parquet
+from clcm.schemas.io import table_bytes
 
 
 def shard_of(key: str, num_shards: int) -> int:
     """Stable shard index of a row key (sha256-based: the same on every worker, run and Python version)."""
     return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") % num_shards
-
-
-def table_bytes(table: pa.Table, schema: pa.Schema) -> bytes:
-    buf = io.BytesIO()
-    write_parquet(table, buf, schema)
-    return buf.getvalue()
 
 
 def table_from_tuples(rows: Sequence[tuple], schema: pa.Schema) -> pa.Table:
@@ -67,7 +60,7 @@ class WriteShards(beam.PTransform):
     """Write dict rows as ``out_dir/{kind}/{kind}-NNNNN-of-MMMMM.parquet`` shards (every shard, even empty ones).
 
     Args:
-        out_dir: the stage's output directory (local path or FileSystems URL); see :mod:`clcm.schemas.layout`.
+        out_dir: the stage's output directory (local path or object-store URL); see :mod:`clcm.schemas.layout`.
         kind: the shard kind (``pairs``, ``rejects``, ``scored``).
         schema: the table schema; rows are validated against it.
         num_shards: number of shards.

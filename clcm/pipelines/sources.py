@@ -1,4 +1,4 @@
-"""Reading caption Parquet (local paths or Beam FileSystems URLs) into a pipeline, and checking it up front."""
+"""Reading caption Parquet (local paths or object-store URLs) into a pipeline, and checking it up front."""
 
 from __future__ import annotations
 
@@ -9,21 +9,13 @@ from typing import Any
 
 import apache_beam as beam
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 
+from clcm import storage
 from clcm.errors import InputError
 from clcm.schemas import CAPTION_SCHEMA, layout, truncate_raw
 
 SOURCE = "_source"  # extra keys carried with each row until it is written or rejected
 LINE = "_line"
-
-
-def beam_match(pattern: str) -> list[str]:
-    """The paths a glob pattern matches on any Beam filesystem (local, ``gs://``, ``s3://``, ...)."""
-    try:
-        return [m.path for m in FileSystems.match([pattern])[0].metadata_list]
-    except Exception as exc:  # noqa: BLE001 - Beam raises BeamIOError and friends per filesystem
-        raise InputError(f"cannot list {pattern}: {exc}") from exc
 
 
 def caption_files(inputs: list[str]) -> list[str]:
@@ -34,12 +26,11 @@ def caption_files(inputs: list[str]) -> list[str]:
     Raises:
         InputError: an input matches nothing.
     """
-    return layout.input_files(inputs, layout.CAPTION_INPUTS, what="caption Parquet files", match=beam_match)
+    return layout.input_files(inputs, layout.CAPTION_INPUTS, what="caption Parquet files")
 
 
 def _open_parquet(path: str) -> pq.ParquetFile:
-    with FileSystems.open(path) as fh:
-        return pq.ParquetFile(io.BytesIO(fh.read()))
+    return pq.ParquetFile(io.BytesIO(storage.read_bytes(path)))
 
 
 def check_caption_files(files: list[str]) -> int:

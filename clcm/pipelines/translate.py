@@ -48,7 +48,7 @@ class TranslateConfig:
     """Configuration of one translate run.
 
     Args:
-        inputs: caption Parquet files, shard directories or glob patterns (local or FileSystems URLs).
+        inputs: caption Parquet files, shard directories or glob patterns (local or object-store URLs).
         out_dir: output directory for pair/reject shards and the manifest.
         tgt_langs: target languages; one pair row per caption per language.
         src_lang: language of the captions to translate (other captions are rejected as ``not_source``).

@@ -16,8 +16,8 @@ from typing import Any
 
 import apache_beam as beam
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 
+from clcm import storage
 from clcm.errors import ModelError
 from clcm.hub import check_model, check_path
 from clcm.pipelines.cache import default_cache_dir, write_bytes
@@ -105,8 +105,8 @@ def _convert_once(spec: ModelSpec, models_dir: str, name: str) -> str:
             log.info("converting %s to CTranslate2 in %s", spec.model, out)
             ct2.convert_model(spec.model, out, revision=spec.revision)
         return out
-    out = FileSystems.join(models_dir, name)
-    if not FileSystems.exists(FileSystems.join(out, "model.bin")):
+    out = storage.join(models_dir, name)
+    if not storage.exists(storage.join(out, "model.bin")):
         check_model(spec.model, revision=spec.revision, what="translation model")
         with tempfile.TemporaryDirectory(prefix="clcm-ct2-") as tmp:
             log.info("converting %s to CTranslate2 for %s", spec.model, out)
@@ -126,11 +126,11 @@ def _shards(out_dir: str, kind: str, total: int) -> list[dict[str, Any]]:
     for i in range(total):
         path = layout.shard_path(out_dir, kind, i, total)
         h, size = hashlib.sha256(), 0
-        with FileSystems.open(path) as fh:
+        with storage.open_read(path) as fh:
             while block := fh.read(1 << 20):
                 h.update(block)
                 size += len(block)
-        with FileSystems.open(path) as fh:
+        with storage.open_read(path) as fh:
             rows = pq.ParquetFile(fh).metadata.num_rows
         name = layout.shard_record_name(kind, layout.shard_name(kind, i, total))
         records.append({"name": name, "rows": rows, "table": kind, "bytes": size, "sha256": h.hexdigest()})
@@ -140,20 +140,14 @@ def _shards(out_dir: str, kind: str, total: int) -> list[dict[str, Any]]:
 def _remove_stale(out_dir: str, keep: set[str]) -> None:
     """Delete pair/reject shards of an earlier run that this run did not write (e.g. another shard count)."""
     for kind in ("pairs", "rejects"):
-        try:
-            pattern = layout.shard_pattern(out_dir, kind)
-            metas = FileSystems.match([pattern])[0].metadata_list
-        except Exception:  # noqa: BLE001 - nothing to clean
-            continue
-        stale = [m.path for m in metas if layout.basename(m.path) not in keep]
-        if stale:
-            FileSystems.delete(stale)
+        stale = [p for p in storage.match(layout.shard_pattern(out_dir, kind)) if layout.basename(p) not in keep]
+        storage.delete(stale)
 
 
 def _rejected(out_dir: str) -> Counter[str]:
     """Rejected rows per reason, reading only the ``reason`` column, one row group at a time."""
     counts: Counter[str] = Counter()
-    with FileSystems.open(layout.shard_path(out_dir, "rejects", 0, 1)) as fh:
+    with storage.open_read(layout.shard_path(out_dir, "rejects", 0, 1)) as fh:
         part = pq.ParquetFile(fh)
         for g in range(part.num_row_groups):
             counts.update(part.read_row_group(g, columns=["reason"]).column("reason").to_pylist())
@@ -179,7 +173,7 @@ def run(config: TranslateConfig, beam_args: list[str] | tuple[str, ...] = (), *,
     cache_root = config.cache_dir or default_cache_dir()
     if config.use_cache and _is_local(cache_root):  # found before translating, not when storing the first result
         check_writable_dir(cache_root, "translation cache (--cache-dir)")
-    models_dir = FileSystems.join(config.out_dir, "models", "ct2")  # shared storage: every worker reads it
+    models_dir = storage.join(config.out_dir, "models", "ct2")  # shared storage: every worker reads it
     plans = [LangPlan(p.lang, preflight(p.mt, models_dir), preflight(p.bt, models_dir)) for p in resolve_plans(config)]
     num_shards = shard_count(config.num_shards, read * len(plans), ROWS_PER_SHARD)
     explicit_runner = None if runner is None or isinstance(runner, str) else runner
@@ -240,6 +234,6 @@ def run(config: TranslateConfig, beam_args: list[str] | tuple[str, ...] = (), *,
         extra={"summary": summary},
     )
     data = json.dumps(manifest.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    write_bytes(FileSystems.join(config.out_dir, MANIFEST_NAME), data.encode("utf-8"))
+    write_bytes(storage.join(config.out_dir, MANIFEST_NAME), data.encode("utf-8"))
     check_not_empty("translate", counts, config.out_dir)
     return manifest

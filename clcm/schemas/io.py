@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from clcm import storage
 from clcm.errors import OutputError
 from clcm.schemas.layout import KINDS, shard_name
 from clcm.schemas.paths import inside
@@ -47,23 +48,6 @@ def table_from_rows(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.
     return table
 
 
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-# mkstemp creates 0600 files; finished outputs get the usual umask-based mode so other users can read them.
-_FILE_MODE = 0o666 & ~_current_umask()
-
-
-def _atomic_target(path: Path) -> tuple[int, str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.chmod(tmp, _FILE_MODE)
-    return fd, tmp
-
-
 def write_parquet(table: pa.Table, where: str | os.PathLike | Any, schema: pa.Schema) -> None:
     """Write ``table`` with ``schema``'s metadata (zstd) to a path or file object.
 
@@ -79,11 +63,13 @@ def write_parquet(table: pa.Table, where: str | os.PathLike | Any, schema: pa.Sc
 
 def check_writable_dir(path: str | os.PathLike, what: str) -> None:
     """Create local directory ``path`` if needed and prove it writable (a temp file made and removed), so a
-    read-only or full location fails before any work instead of after it.
+    read-only or full location fails before any work instead of after it. Object-store URLs are not probed.
 
     Raises:
         OutputError: naming ``what`` (e.g. ``--cache-dir``), the path and the system's reason (exit 4).
     """
+    if storage.is_url(path):
+        return
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -94,23 +80,28 @@ def check_writable_dir(path: str | os.PathLike, what: str) -> None:
         raise OutputError(f"{what} {path} is not writable: {exc.strerror or exc}") from None
 
 
+def table_bytes(table: pa.Table, schema: pa.Schema) -> bytes:
+    """The Parquet file of ``table`` (see :func:`write_parquet`) as bytes."""
+    buf = pa.BufferOutputStream()
+    write_parquet(table, buf, schema)
+    return buf.getvalue().to_pybytes()
+
+
+def shard_record(path: str | os.PathLike, data: bytes, rows: int) -> dict[str, Any]:
+    """The manifest record of a shard just written from ``data``: hashed from the bytes in hand, never re-read."""
+    return {"name": storage.basename(path), "rows": rows, "sha256": hashlib.sha256(data).hexdigest(),
+            "bytes": len(data)}  # fmt: skip
+
+
 def write_table(table: pa.Table, path: str | os.PathLike, schema: pa.Schema) -> dict[str, Any]:
-    """Write ``table`` (validated against ``schema``) to ``path`` atomically.
+    """Write ``table`` (validated against ``schema``) to ``path`` (local or URL) atomically.
 
     Returns the shard record for a manifest: ``{"name", "rows", "sha256", "bytes"}``.
     """
     validate_table(table, schema)
-    path = Path(path)
-    fd, tmp = _atomic_target(path)
-    os.close(fd)
-    try:
-        write_parquet(table, tmp, schema)
-        digest = file_sha256(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return {"name": path.name, "rows": table.num_rows, "sha256": digest, "bytes": path.stat().st_size}
+    data = table_bytes(table, schema)
+    storage.write_bytes(path, data)
+    return shard_record(path, data, table.num_rows)
 
 
 def write_rows(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike, schema: pa.Schema) -> dict[str, Any]:
@@ -119,47 +110,43 @@ def write_rows(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike, schem
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write a local file atomically (temp file in the same directory, then rename), with the umask's mode like
-    any file the user creates: the one local writer of every output (shards, manifests, cache parts)."""
-    path = Path(path)
-    fd, tmp = _atomic_target(path)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a file atomically (see :func:`clcm.storage.write_bytes`): the one writer of every output."""
+    storage.write_bytes(path, data)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write a small text file atomically (see :func:`write_bytes_atomic`)."""
-    write_bytes_atomic(path, text.encode("utf-8"))
+    """Write a small text file atomically (see :func:`clcm.storage.write_bytes`)."""
+    storage.write_bytes(path, text.encode("utf-8"))
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+    return storage.sha256(path, chunk)
 
 
-def parquet_files(path: str | os.PathLike, prefix: str = "") -> list[Path]:
-    """The Parquet files of ``path``: the file itself, or a directory's ``{prefix}*.parquet`` files, sorted.
+def parquet_files(path: str | os.PathLike, prefix: str = "") -> list[str]:
+    """The Parquet files of ``path`` (local or URL): the file itself, or a directory's ``{prefix}*.parquet`` files,
+    sorted.
 
     A prefix naming a shard kind (``"rejects-"``) reads that kind's directory of a stage directory (``rejects/``,
     see :mod:`clcm.schemas.layout`) when it has one. Hidden files (temp files of unfinished writes) are never
     returned. Stage readers use :func:`clcm.schemas.layout.input_files`.
     """
-    path = Path(path)
-    if path.is_file():
+    path = os.fspath(path)
+    if storage.is_file(path):
         return [path]
-    if not path.is_dir():
+    if not storage.is_dir(path):
         raise FileNotFoundError(f"no such file or directory: {path}")
-    if prefix.rstrip("-") in KINDS and (path / prefix.rstrip("-")).is_dir():
-        path = path / prefix.rstrip("-")
-    return sorted(p for p in path.glob(f"{prefix}*.parquet") if not p.name.startswith((".", "_")))
+    kind = prefix.rstrip("-")
+    if kind in KINDS and storage.is_dir(storage.join(path, kind)):
+        path = storage.join(path, kind)
+    found = storage.match(storage.join(path, f"{prefix}*.parquet"))
+    return sorted(p for p in found if not storage.basename(p).startswith((".", "_")))
+
+
+def parquet_file(path: str | os.PathLike) -> pq.ParquetFile:
+    """A ParquetFile over a local path (memory-mapped by pyarrow) or a URL (Beam's seekable reader)."""
+    path = os.fspath(path)
+    return pq.ParquetFile(storage.open_read(path) if storage.is_url(path) else path)
 
 
 def check_schema_version(schema: pa.Schema, source: str | os.PathLike) -> None:
@@ -182,7 +169,7 @@ def read_table(path: str | os.PathLike, schema: pa.Schema | None = None, prefix:
         return schema.empty_table()
     tables = []
     for f in files:
-        t = pq.read_table(f)
+        t = parquet_file(f).read()
         check_schema_version(t.schema, f)
         if schema is not None:
             t = t.select(schema.names) if set(schema.names) <= set(t.schema.names) else t
@@ -196,7 +183,7 @@ def iter_batches(
 ) -> Iterator[pa.RecordBatch]:
     """Stream record batches over a file or shard directory without loading it whole."""
     for f in parquet_files(path, prefix):
-        pf = pq.ParquetFile(f)
+        pf = parquet_file(f)
         check_schema_version(pf.schema_arrow, f)
         yield from pf.iter_batches(batch_size=batch_size, columns=list(columns) if columns else None)
 
@@ -215,7 +202,6 @@ def write_sharded(
 
     Always writes at least one shard (possibly empty) so readers find the table. Returns the shard records.
     """
-    out_dir = Path(out_dir)
     rows = list(rows)
     chunks = [rows[i : i + rows_per_shard] for i in range(0, len(rows), rows_per_shard)] or [[]]
     paths = [inside(out_dir, shard_name(prefix, i, len(chunks))) for i in range(len(chunks))]

@@ -14,16 +14,16 @@ so every shard directory reads with common tools (``pandas.read_parquet(OUT/pair
 
 Readers accept a stage directory, a shard directory (e.g. ``OUT/pairs`` or users' own folder of Parquet files),
 the flat directories earlier versions wrote (``OUT/pairs-*.parquet`` beside ``OUT/rejects-*.parquet``), a glob,
-a single file, or a list of these. Paths are strings so that object-store URLs (``s3://...``) resolve the same
-way: callers that can list them (Beam's FileSystems) pass their own ``match``; the default lists local paths.
+a single file, or a list of these. Paths are strings, and object-store URLs (``s3://...``) resolve the same
+way (listed through :mod:`clcm.storage`).
 """
 
 from __future__ import annotations
 
-import glob
 import os
 from collections.abc import Callable, Sequence
 
+from clcm import storage
 from clcm.errors import InputError
 
 CAPTIONS, PAIRS, SCORED, KEPT, DROPPED, REJECTS = "captions", "pairs", "scored", "kept", "dropped", "rejects"
@@ -42,20 +42,7 @@ QUERY_INPUTS: Groups = ((CAPTIONS,), (PAIRS,), (KEPT,), (SCORED,))
 Match = Callable[[str], Sequence[str]]  # glob pattern -> the paths it matches (any order)
 
 
-def is_url(path: str) -> bool:
-    return "://" in path
-
-
-def join(base: str | os.PathLike, *parts: str) -> str:
-    """Join path parts: ``os.path.join`` for local paths, ``/`` for URLs (as Beam's FileSystems.join does)."""
-    base = os.fspath(base)
-    if is_url(base):
-        return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
-    return os.path.join(base, *parts)
-
-
-def basename(path: str) -> str:
-    return path.rstrip("/").rsplit("/", 1)[-1] if is_url(path) else os.path.basename(path)
+is_url, join, basename = storage.is_url, storage.join, storage.basename
 
 
 def shard_name(kind: str, index: int, total: int | None = None) -> str:
@@ -94,8 +81,7 @@ def model_record_name(file_name: str) -> str:
     return f"{MODELS}/{file_name}"
 
 
-def local_match(pattern: str) -> list[str]:
-    return glob.glob(pattern)
+local_match = storage.match  # lists local paths and object-store URLs alike
 
 
 def _visible(paths: Sequence[str]) -> list[str]:
@@ -157,12 +143,11 @@ def input_files(
         raise InputError(f"no input given (expected {what})")
     files: list[str] = []
     for item in items:
-        local = not is_url(item)
         if _is_glob(item) or item.endswith(".parquet"):
             found = _visible(match(item)) if _is_glob(item) else list(match(item))
             if not found:
                 raise InputError(f"no {what} at {item}: " + ("no files match" if _is_glob(item) else "no such file"))
-        elif local and not os.path.isdir(item):
+        elif not is_url(item) and not os.path.isdir(item):  # a URL "directory" is judged by its listing
             raise InputError(f"no {what} at {item}: no such file or directory")
         else:
             found = _from_directory(item, groups, match)

@@ -16,9 +16,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from clcm import __version__
+from clcm import __version__, storage
 from clcm.errors import EmptyResultError
-from clcm.schemas.io import file_sha256, write_text_atomic
+from clcm.schemas.io import write_text_atomic
 from clcm.schemas.paths import inside
 from clcm.schemas.tables import SCHEMA_VERSION
 
@@ -37,9 +37,14 @@ def config_hash(config: Any) -> str:
 
 
 def input_record(path: str | os.PathLike) -> dict[str, Any]:
-    """Manifest entry for a local input file: path, size and sha256."""
-    p = Path(path)
-    return {"path": str(p), "bytes": p.stat().st_size, "sha256": file_sha256(p)}
+    """Manifest entry for an input file (local or URL): path, size and sha256, from one read."""
+    path = os.fspath(path)
+    h, size = hashlib.sha256(), 0
+    with storage.open_read(path) as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+            size += len(block)
+    return {"path": path, "bytes": size, "sha256": h.hexdigest()}
 
 
 @dataclass
@@ -88,7 +93,7 @@ def write_manifest(
     *,
     empty_input_ok: bool = False,
     example: str = "",
-) -> Path:
+) -> Path | str:
     """Write ``out_dir/_manifest.json`` atomically (after checking the counts add up, unless ``check=False``), then
     apply :func:`check_not_empty` (exit 6 when everything was rejected; ``empty_input_ok``/``example``: see there)."""
     if check:
@@ -131,12 +136,12 @@ def check_not_empty(
 
 def read_manifest(out_dir: str | os.PathLike) -> Manifest:
     """Read ``out_dir/_manifest.json`` (or the file itself); raise FileNotFoundError with the path if absent."""
-    path = Path(out_dir)
-    if path.is_dir():
-        path = path / MANIFEST_NAME
-    if not path.is_file():
+    path = os.fspath(out_dir)
+    if not path.endswith(".json"):
+        path = storage.join(path, MANIFEST_NAME)
+    if not storage.is_file(path):
         raise FileNotFoundError(f"no manifest at {path}")
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = json.loads(storage.read_text(path))
     known = set(Manifest.__dataclass_fields__)
     unknown = set(data) - known
     if unknown:

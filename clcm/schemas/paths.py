@@ -40,9 +40,15 @@ def safe_name(value: object, what: str, error: type[ClcmError] = UsageError) -> 
     return value  # type: ignore[return-value]
 
 
-def inside(root: str | os.PathLike, *parts: str) -> Path:
+def inside(root: str | os.PathLike, *parts: str) -> Path | str:
     """``root / parts...``, refusing (OutputError) a result that resolves outside ``root`` (``..``, absolute parts,
-    symlinks pointing out)."""
+    symlinks pointing out). For an object-store URL ``root`` a string; its parts must not be empty, ``.``/``..``
+    or start with ``/``."""
+    if "://" in os.fspath(root):
+        pieces = [s for part in parts for s in part.split("/")]
+        if not pieces or any(s in ("", ".", "..") for s in pieces):
+            raise OutputError(f"refusing to write {'/'.join(parts)}: it is not inside the output directory {root}")
+        return "/".join([os.fspath(root).rstrip("/"), *pieces])
     base = Path(root).resolve()
     path = Path(root).joinpath(*parts)
     resolved = path.resolve()

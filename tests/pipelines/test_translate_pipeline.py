@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 
 import pyarrow.parquet as pq
@@ -105,7 +106,7 @@ def test_pairs_match_direct_translation_and_are_deterministically_sharded(ct2_ru
         table = pq.read_table(path)
         ids = table.column("pair_id").to_pylist()
         assert ids == sorted(ids)
-        index = int(path.name.split("-")[1])
+        index = int(os.path.basename(path).split("-")[1])
         assert all(shard_of(i, 3) == index for i in ids)
     pairs = read_table(cfg.out_dir, PAIR_SCHEMA, prefix="pairs").to_pylist()
     cs = [p for p in pairs if p["tgt_lang"] == "cs"][:8]

@@ -1,0 +1,251 @@
+"""Files anywhere: local paths natively, URLs (``s3://``, ``gs://``, ``hdfs://``, ...) through Beam's FileSystems.
+
+The one place clcm reads, writes, lists, hashes or deletes a file, so every stage (and the trainer) takes an
+object-store URL wherever it takes a path. Object stores are configured the Beam way, once for the driver and its
+workers: ``--s3_endpoint_url`` / ``--s3_region_name`` / ... pipeline flags (:func:`configure`), or the usual
+environment (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``GOOGLE_APPLICATION_CREDENTIALS``), which boto3 and
+the GCS client read when no flag is given.
+
+Local writes are atomic (temp file + rename, umask mode); an object store publishes an object atomically when its
+upload closes. Beam is imported only when a URL is used, so local-only commands pay nothing for it.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from typing import IO, Any
+
+from clcm.errors import InputError
+
+_configured = False
+
+
+def is_url(path: str | os.PathLike) -> bool:
+    return "://" in os.fspath(path)
+
+
+def _fs(path: str = "") -> Any:
+    """Beam's FileSystems, given (empty) pipeline options if nobody configured them, so clients fall back to the
+    environment (Beam's S3 client refuses to start without an options object). For ``s3://`` paths, missing
+    credentials fail at once with a clear message, not after Beam's minutes of retries."""
+    global _configured
+    from apache_beam.io.filesystems import FileSystems
+
+    if not _configured and FileSystems._pipeline_options is None:  # noqa: SLF001 - Beam exposes no getter
+        from apache_beam.options.pipeline_options import PipelineOptions
+
+        FileSystems.set_options(PipelineOptions([]))
+    _configured = True
+    if path.startswith("s3://"):
+        _check_s3_credentials(FileSystems._pipeline_options, path)  # noqa: SLF001
+    return FileSystems
+
+
+def _check_s3_credentials(options: Any, path: str) -> None:
+    from apache_beam.options.pipeline_options import S3Options
+
+    if options is not None and options.view_as(S3Options).s3_access_key_id:
+        return
+    try:
+        import boto3
+    except ImportError:
+        raise InputError(f"{path}: s3:// paths need boto3 (pip install 'apache-beam[aws]')") from None
+    if boto3.session.Session().get_credentials() is None:
+        raise InputError(f"{path}: no AWS credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
+                         "AWS_PROFILE), or pass --s3_access_key_id/--s3_secret_access_key")  # fmt: skip
+
+
+def configure(beam_args: Sequence[str] = ()) -> None:
+    """Apply Beam pipeline flags (``--s3_endpoint_url=...``) to the driver's own file operations; pipelines pass
+    the same flags to their workers."""
+    global _configured
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    FileSystems.set_options(PipelineOptions(list(beam_args)))
+    _configured = True
+
+
+def join(base: str | os.PathLike, *parts: str) -> str:
+    """``os.path.join`` for local paths, ``/`` for URLs."""
+    base = os.fspath(base)
+    if is_url(base):
+        return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
+    return os.path.join(base, *parts)
+
+
+def basename(path: str | os.PathLike) -> str:
+    path = os.fspath(path)
+    return path.rstrip("/").rsplit("/", 1)[-1] if is_url(path) else os.path.basename(path)
+
+
+def parent(path: str | os.PathLike) -> str:
+    path = os.fspath(path)
+    return path.rstrip("/").rsplit("/", 1)[0] if is_url(path) else os.path.dirname(path)
+
+
+def match(pattern: str | os.PathLike) -> list[str]:
+    """The files a glob pattern matches, sorted (nothing for a missing directory). ``*`` stays within one
+    directory level everywhere; on object stores ``**`` crosses levels."""
+    pattern = os.fspath(pattern)
+    if not is_url(pattern):
+        return sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+    fs = _fs(pattern)
+    try:
+        return sorted(m.path for m in fs.match([pattern])[0].metadata_list)
+    except Exception as exc:  # noqa: BLE001 - Beam raises BeamIOError and friends per filesystem
+        if _missing(exc):
+            return []
+        raise InputError(f"cannot list {pattern}: {exc}") from exc
+
+
+def _missing(exc: BaseException) -> bool:
+    text = str(exc)
+    return any(s in text for s in ("NoSuchKey", "Not Found", "404", "No such file", "does not exist"))
+
+
+def exists(path: str | os.PathLike) -> bool:
+    path = os.fspath(path)
+    return os.path.exists(path) if not is_url(path) else bool(_fs(path).exists(path))
+
+
+def is_file(path: str | os.PathLike) -> bool:
+    path = os.fspath(path)
+    return os.path.isfile(path) if not is_url(path) else bool(_fs(path).exists(path)) and not path.endswith("/")
+
+
+def is_dir(path: str | os.PathLike) -> bool:
+    """A local directory, or a URL prefix with at least one object under it (object stores have no empty
+    directories)."""
+    path = os.fspath(path)
+    return os.path.isdir(path) if not is_url(path) else bool(match(join(path, "**")))
+
+
+def makedirs(path: str | os.PathLike) -> None:
+    """Create a local directory (and parents); nothing to do on an object store."""
+    if not is_url(path):
+        os.makedirs(path, exist_ok=True)
+
+
+def open_read(path: str | os.PathLike) -> IO[bytes]:
+    """A seekable binary reader (Parquet readers seek to the footer)."""
+    path = os.fspath(path)
+    if not is_url(path):
+        return open(path, "rb")
+    from apache_beam.io.filesystem import CompressionTypes
+
+    return _fs(path).open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    with open_read(path) as fh:
+        return fh.read()
+
+
+def read_text(path: str | os.PathLike) -> str:
+    return read_bytes(path).decode("utf-8")
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates 0600 files; finished outputs get the usual umask-based mode so other users can read them.
+FILE_MODE = 0o666 & ~_current_umask()
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` atomically: a local temp file in the same directory renamed into place (umask mode), or one
+    object upload. The one writer of every output (shards, manifests, models, reports, cache parts)."""
+    path = os.fspath(path)
+    if is_url(path):
+        from apache_beam.io.filesystem import CompressionTypes
+
+        with _fs(path).create(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+            fh.write(data)
+        return
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        os.chmod(tmp, FILE_MODE)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
+
+def delete(paths: Iterable[str | os.PathLike]) -> None:
+    """Remove files (missing ones are fine)."""
+    paths = [os.fspath(p) for p in paths]
+    remote = [p for p in paths if is_url(p)]
+    for p in paths:
+        if not is_url(p) and os.path.lexists(p):
+            os.unlink(p)
+    if remote:
+        _fs(remote[0]).delete(remote)
+
+
+def size(path: str | os.PathLike) -> int:
+    path = os.fspath(path)
+    if not is_url(path):
+        return os.path.getsize(path)
+    return int(_fs(path).match([path])[0].metadata_list[0].size_in_bytes)
+
+
+def sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open_read(path) as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def upload_dir(local_dir: str, url: str, last: str | None = None) -> None:
+    """Copy a local directory's files (flat) to ``url``; ``last`` (a marker file) is written after the rest."""
+    names = sorted(os.listdir(local_dir), key=lambda n: n == last)
+    for name in names:
+        path = os.path.join(local_dir, name)
+        if os.path.isfile(path):
+            with open(path, "rb") as src:
+                write_bytes(join(url, name), src.read())
+
+
+def local_copy(url: str, marker: str) -> str:
+    """A local directory holding the files of directory ``url`` (a local path is returned as is), downloaded once
+    per machine into a directory keyed by the URL and reused by every process there. ``marker``: the file whose
+    presence proves a copy complete (written last by :func:`upload_dir`)."""
+    if not is_url(url):
+        return url
+    root = os.path.join(tempfile.gettempdir(), "clcm-models")
+    local = os.path.join(root, hashlib.sha256(url.encode()).hexdigest()[:24])
+    if os.path.isfile(os.path.join(local, marker)):
+        return local
+    os.makedirs(root, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".download-", dir=root)
+    try:
+        for path in match(join(url, "*")):
+            with open_read(path) as src, open(os.path.join(tmp, basename(path)), "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        try:
+            os.rename(tmp, local)  # atomic; another process may have won the race, which is as good
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return local
