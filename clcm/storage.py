@@ -207,6 +207,43 @@ def size(path: str | os.PathLike) -> int:
     return int(_fs(path).match([path])[0].metadata_list[0].size_in_bytes)
 
 
+def stat(path: str | os.PathLike) -> tuple[int, float]:
+    """(size in bytes, last-modified time in seconds) of a file: what tells two versions of one path apart."""
+    path = os.fspath(path)
+    if not is_url(path):
+        st = os.stat(path)
+        return st.st_size, st.st_mtime_ns / 1e9
+    meta = _fs(path).match([path])[0].metadata_list[0]
+    return int(meta.size_in_bytes), float(meta.last_updated_in_seconds)
+
+
+def list_tree(path: str | os.PathLike) -> list[str]:
+    """Every file under directory ``path``, at any depth, sorted (nothing for a missing directory)."""
+    path = os.fspath(path)
+    if is_url(path):
+        return match(join(path, "**"))
+    return sorted(os.path.join(d, f) for d, _, files in os.walk(path) for f in files)
+
+
+def relpath(path: str | os.PathLike, root: str | os.PathLike) -> str:
+    """``path`` (a file under directory ``root``, as :func:`list_tree` lists it) relative to ``root``, with ``/``."""
+    path, root = os.fspath(path), os.fspath(root)
+    if is_url(root):
+        return path[len(root.rstrip("/")) + 1 :]
+    return os.path.relpath(path, root).replace(os.sep, "/")
+
+
+def delete_tree(path: str | os.PathLike) -> None:
+    """Remove directory ``path`` and everything under it (a missing one is fine)."""
+    path = os.fspath(path)
+    if is_url(path):
+        delete(list_tree(path))
+    elif os.path.isdir(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
 def sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open_read(path) as fh:

@@ -35,3 +35,6 @@ def multi30k_dir() -> Path:
     if not (MULTI30K_DIR / "train.en.gz").is_file():
         pytest.skip(f"Multi30K data not found at {MULTI30K_DIR} (set CLCM_MULTI30K to its directory)")
     return MULTI30K_DIR
+
+
+from s3_support import moto_endpoint, s3  # noqa: E402,F401 - the loopback S3 server fixtures, for every test dir

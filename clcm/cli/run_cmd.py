@@ -14,7 +14,9 @@ from clcm.cli.common import beam_args
 def run_cmd(
     ctx: typer.Context,
     config: Annotated[Path, typer.Argument(help="Run config (YAML); see examples/run-local.yaml.")],
-    run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Run directory (overrides run_dir:).")] = None,
+    run_dir: Annotated[
+        str | None, typer.Option("--run-dir", help="Run directory, local or an object-store URL (overrides run_dir:).")
+    ] = None,
     force: Annotated[
         list[str] | None, typer.Option("--force", help="Re-run this stage even if complete (repeatable; 'all').")
     ] = None,
@@ -35,7 +37,7 @@ def run_cmd(
         verb = "[green]ran[/]" if s.action == "ran" else "[dim]skipped[/]"
         console.print(f"{s.stage:<10} {verb} ({s.why}) {s.seconds:.1f}s  {counts}", highlight=False)
 
-    cfg = load_run_config(config, run_dir=str(run_dir) if run_dir else None)
+    cfg = load_run_config(config, run_dir=run_dir or None)
     console.print(f"run {cfg.source} -> {cfg.run_dir}", highlight=False)
     statuses = run(cfg, beam_args=extra_args, force=force or (), on_status=show)
     ran = sum(s.action == "ran" for s in statuses)

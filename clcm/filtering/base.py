@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from clcm import storage
 from clcm.errors import UsageError
 
 HIGHER_IS_BETTER = "higher_is_better"
@@ -45,8 +46,9 @@ class BuildContext:
     """What scorers are built with.
 
     Args:
-        model_dir: directory of the fitted scorer models (written on the driver, read by workers); None keeps
-            fitted models in memory only (tests, benchmarks).
+        model_dir: directory of the fitted scorer models, a local path or an object-store URL (written on the
+            driver, read by workers through :mod:`clcm.storage`); None keeps fitted models in memory only (tests,
+            benchmarks).
         fit_pairs: the corpus (src, tgt) pairs to fit models on (driver); None in a worker (models are loaded).
         device: device of neural scorers (cpu / cuda).
         options: per scorer name, its constructor parameters.
@@ -54,7 +56,7 @@ class BuildContext:
         fitted: per model key, what was fitted (file, seconds, pairs) for the manifest.
     """
 
-    model_dir: Path | None = None
+    model_dir: str | os.PathLike | None = None
     fit_pairs: Sequence[tuple[str, str]] | None = None
     device: str = "cpu"
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -69,8 +71,8 @@ class BuildContext:
         return self.passes[key]  # type: ignore[return-value]
 
     def model(
-        self, key: str, *, file: str, fit: Callable[[Sequence[tuple[str, str]]], M], load: Callable[[Path], M],
-        save: Callable[[M, Path], None], what: str = "",
+        self, key: str, *, file: str, fit: Callable[[Sequence[tuple[str, str]]], M], load: Callable[[str], M],
+        save: Callable[[M, str], None], what: str = "",
     ) -> M:  # fmt: skip
         """The model ``key``: preset or already built in this context; else fitted on ``fit_pairs`` (and saved to
         ``model_dir/file``) on the driver, or loaded from ``model_dir/file`` in a worker."""
@@ -84,38 +86,38 @@ class BuildContext:
             info: dict[str, Any] = {"fit_pairs": len(self.fit_pairs), "fit_seconds": round(wall, 2)}
             info["fit_cpu_seconds"] = round(cpu, 2)
             if self.model_dir is not None:
-                self.model_dir.mkdir(parents=True, exist_ok=True)
-                save(model, self.model_dir / file)
-                _remember(self.model_dir / file, model)  # in-process workers reuse it instead of loading it again
+                path = storage.join(self.model_dir, file)
+                save(model, path)
+                _remember(path, model)  # in-process workers reuse it instead of loading it again
                 info["file"] = file
             log.info("fitted %s in %.1f s", what or key, info["fit_seconds"])
             self.fitted[key] = info
         elif self.model_dir is not None:
-            model = _load_once(self.model_dir / file, load)
+            model = _load_once(storage.join(self.model_dir, file), load)
         else:
             raise ValueError(f"model {key!r} is not given, nor fittable (no fit_pairs), nor loadable (no model_dir)")
         self.models[key] = model
         return model
 
 
-_LOADED: dict[tuple[str, int, int], Any] = {}  # (path, mtime, size) -> model: one load per process and file
+_LOADED: dict[tuple[str, int, float], Any] = {}  # (path, size, mtime) -> model: one load per process and file
 
 
-def _file_key(path: Path) -> tuple[str, int, int]:
-    st = path.stat()
-    return str(path.resolve()), st.st_mtime_ns, st.st_size
+def _file_key(path: str) -> tuple[str, int, float]:
+    size, mtime = storage.stat(path)
+    return (path if storage.is_url(path) else os.path.realpath(path)), size, mtime
 
 
-def _remember(path: Path, model: Any) -> None:
+def _remember(path: str, model: Any) -> None:
     if len(_LOADED) >= 16:  # a long-lived process (tests) scoring many runs
         _LOADED.clear()
     _LOADED[_file_key(path)] = model
 
 
-def _load_once(path: Path, load: Callable[[Path], M]) -> M:
+def _load_once(path: str, load: Callable[[str], M]) -> M:
     try:
         key = _file_key(path)
-    except OSError:
+    except (OSError, IndexError):  # IndexError: an object store lists no such object
         return load(path)  # the loader reports the missing file
     if key not in _LOADED:
         _remember(path, load(path))

@@ -26,14 +26,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from clcm import storage
 from clcm.filtering.base import LOWER_IS_BETTER
 from clcm.filtering.calibration import clean_survival, estimate_noise_share, interpolate, score_grid
 
@@ -220,12 +221,14 @@ class Combiner:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, sort_keys=True)
 
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the combiner's JSON (local path or object-store URL, atomically)."""
+        storage.write_text(path, self.to_json() + "\n")
 
     @classmethod
-    def load(cls, path: str | Path) -> Combiner:
-        return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
+    def load(cls, path: str | os.PathLike) -> Combiner:
+        """A combiner from its JSON (plain numbers and names: loading runs no code)."""
+        return cls(**json.loads(storage.read_text(path)))
 
 
 def fit_combiner(

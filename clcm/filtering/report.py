@@ -1,20 +1,23 @@
 """Filter report: ``report.json`` (counts per reason, keep rate, score quantiles, dropped examples) and PNG plots.
 
 Plots (matplotlib, Agg backend, no display needed): ``hist_<score>.png`` per score column with its threshold
-line, and ``reasons.png`` (share of pairs per outcome: kept and each drop reason).
+line, and ``reasons.png`` (share of pairs per outcome: kept and each drop reason). Both are written through
+:mod:`clcm.storage` (rendered in memory), so the output directory may be an object-store URL.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from clcm import storage
 from clcm.schemas.paths import inside, name_problem
 
 QUANTILES = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)
@@ -79,8 +82,17 @@ def build_report(
     }
 
 
+def _save_figure(fig: Any, path: str | os.PathLike) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    storage.write_bytes(path, buf.getvalue())
+
+
 def write_plots(
-    out_dir: str | Path, scores: Mapping[str, np.ndarray], thresholds: Mapping[str, float], report: Mapping[str, Any]
+    out_dir: str | os.PathLike,
+    scores: Mapping[str, np.ndarray],
+    thresholds: Mapping[str, float],
+    report: Mapping[str, Any],
 ) -> list[str]:
     """Write the PNG plots; returns their file names."""
     import matplotlib
@@ -88,7 +100,7 @@ def write_plots(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out = Path(out_dir)
+    out = os.fspath(out_dir)
     names = []
     for col, values in scores.items():
         v = np.asarray(values, dtype=np.float64)
@@ -105,7 +117,7 @@ def write_plots(
             log.warning("no histogram for score column %r: not a safe file name", col)
             plt.close(fig)
             continue
-        fig.savefig(inside(out, name), dpi=90)
+        _save_figure(fig, inside(out, name))
         plt.close(fig)
         names.append(name)
     fig, ax = plt.subplots(figsize=(6, 3.2))
@@ -117,13 +129,13 @@ def write_plots(
     ax.barh(labels, [c / total for c in counts], color=colours)
     ax.set(title=f"outcome of {report['scored']} pairs", xlabel="share of pairs", xlim=(0, 1))
     fig.tight_layout()
-    fig.savefig(inside(out, "reasons.png"), dpi=90)
+    _save_figure(fig, inside(out, "reasons.png"))
     plt.close(fig)
     names.append("reasons.png")
     return names
 
 
-def write_report(out_dir: str | Path, report: Mapping[str, Any]) -> Path:
+def write_report(out_dir: str | os.PathLike, report: Mapping[str, Any]) -> os.PathLike | str:
     from clcm.schemas.io import write_text_atomic
 
     path = inside(out_dir, "report.json")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +30,7 @@ class ScorerSpec:
 
     Args:
         names: scorer names, in column order.
-        model_dir: directory the driver saved the fitted scorer models into.
+        model_dir: directory (local path or object-store URL) the driver saved the fitted scorer models into.
         options: per scorer name, its constructor parameters (JSON-like values).
         device: device of neural scorers.
     """
@@ -43,8 +42,7 @@ class ScorerSpec:
 
     def build(self) -> list[Scorer]:
         """The scorers, loading their models from ``model_dir`` (nothing is fitted in a worker)."""
-        context = BuildContext(model_dir=Path(self.model_dir) if self.model_dir else None, device=self.device,
-                               options=self.options)  # fmt: skip
+        context = BuildContext(model_dir=self.model_dir or None, device=self.device, options=self.options)
         return build_scorers(self.names, context)
 
 

@@ -6,6 +6,10 @@ corpus (keep-fraction and per-media rules are global decisions) -> for every inp
 ``_manifest.json`` (``scored == kept + sum(dropped)``). This stage is a single pass of vectorised Arrow/numpy work
 and needs no Beam. An empty kept set is a logged warning (exit code 0), not an error: the dropped shards and the
 report say why every pair went.
+
+Every path may be an object-store URL: files go through :mod:`clcm.storage`. The input records of the manifest take
+each scored shard's sha256 from the score stage's manifest (the writer hashed the bytes it wrote) instead of
+hashing it again (:func:`clcm.schemas.manifest.input_records`).
 """
 
 from __future__ import annotations
@@ -13,18 +17,18 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from clcm import storage
 from clcm.configs import check_config
-from clcm.errors import InputError, OutputError, UsageError
+from clcm.errors import InputError, UsageError
 from clcm.filtering.report import build_report, write_plots, write_report
 from clcm.filtering.selection import SelectionConfig, select
-from clcm.schemas import Manifest, input_record, layout, write_manifest
-from clcm.schemas.io import SchemaError, read_table, write_table
+from clcm.schemas import Manifest, input_records, layout, write_manifest
+from clcm.schemas.io import SchemaError, check_writable_dir, read_table, write_table
 from clcm.schemas.tables import score_column, score_names_of, scored_pair_schema
 
 log = logging.getLogger(__name__)
@@ -58,9 +62,10 @@ def _scored_files(path: str) -> list[str]:
         raise InputError(f"{exc}; run `clcm-data score` first") from None
 
 
-def read_scored(path: str) -> tuple[list[pa.Table], list[str]]:
-    """The scored shards of ``path`` (one table per shard, cast to one schema) and their scorer names."""
-    files = _scored_files(path)
+def read_scored(path: str, files: list[str] | None = None) -> tuple[list[pa.Table], list[str]]:
+    """The scored shards of ``path`` (``files``: its shards, if already listed; one table per shard, cast to one
+    schema) and their scorer names."""
+    files = _scored_files(path) if files is None else files
     tables = []
     names: list[str] | None = None
     for f in files:
@@ -83,16 +88,18 @@ def stated_clean_rejection(scored: str, threshold: float | None) -> dict[str, An
     threshold or no combiner in the score stage's ``models/``)."""
     from clcm.filtering.combiner import FILE_NAME, Combiner
 
-    base = Path(scored) if Path(scored).is_dir() else Path(scored).parent
-    candidates = [Path(layout.model_path(d, FILE_NAME)) for d in (base, base.parent)] + [base / FILE_NAME]
-    path = next((c for c in candidates if c.is_file()), None)
-    if threshold is None or path is None:
+    if threshold is None:
+        return None
+    base = scored if storage.is_dir(scored) else storage.parent(scored)
+    candidates = [layout.model_path(d, FILE_NAME) for d in (base, storage.parent(base))]
+    path = next((c for c in [*candidates, storage.join(base, FILE_NAME)] if storage.is_file(c)), None)
+    if path is None:
         return None
     try:
         rate = Combiner.load(path).expected_clean_rejection(threshold)
     except (ValueError, TypeError, KeyError):  # a combiner of an older version: no calibration table
         return None
-    return None if rate is None else {"threshold": threshold, "rate": rate, "source": path.name,
+    return None if rate is None else {"threshold": threshold, "rate": rate, "source": storage.basename(path),
             "note": "estimated by the score stage on its held-out corpus sample, the sample's own noise removed; "
                     "among the pairs the hard rules keep"}  # fmt: skip
 
@@ -100,18 +107,16 @@ def stated_clean_rejection(scored: str, threshold: float | None) -> dict[str, An
 def run(config: FilterConfig) -> Manifest:
     """Filter ``config.scored`` into ``config.out_dir``; returns the written manifest."""
     start = time.perf_counter()
-    tables, names = read_scored(config.scored)
+    files = _scored_files(config.scored)
+    tables, names = read_scored(config.scored, files)
     sel_cfg = config.selection
     missing = [r for r in sel_cfg.rules if r not in names]  # default rules on absent columns are just not applied
     if missing:
         raise UsageError(f"hard rule on scorer(s) {missing} but the scored shards only have {names}")
     if sel_cfg.keep_fraction is not None and not 0 < sel_cfg.keep_fraction <= 1:
         raise UsageError(f"--keep-fraction must be in (0, 1], got {sel_cfg.keep_fraction}")
-    out = Path(config.out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create output directory {out}: {exc}") from exc
+    out = config.out_dir
+    check_writable_dir(out, "output directory")
     whole = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     noise = whole.column("noise_score").to_numpy(zero_copy_only=False).astype(np.float64)
     scores = {n: whole.column(score_column(n)).to_numpy(zero_copy_only=False).astype(np.float64) for n in names}
@@ -121,8 +126,7 @@ def run(config: FilterConfig) -> Manifest:
     schema = tables[0].schema
     shards, offset = [], 0
     for kind in (layout.KEPT, layout.DROPPED):  # a re-run must not mix old shards in
-        for stale in Path(layout.kind_dir(out, kind)).glob(f"{kind}-*.parquet"):
-            stale.unlink()
+        storage.delete(storage.match(layout.shard_pattern(out, kind)))
     for i, t in enumerate(tables):
         rows = slice(offset, offset + t.num_rows)
         offset += t.num_rows
@@ -161,7 +165,7 @@ def run(config: FilterConfig) -> Manifest:
             "nrf_selected": report["nrf_selected"],
             "kept_by_min_per_media": report["kept_by_min_per_media"],
         },  # fmt: skip
-        inputs=[input_record(f) for f in _scored_files(config.scored)],
+        inputs=input_records(files),
         shards=shards,
         timings={"filter": round(time.perf_counter() - start, 3)},
         extra={"report": "report.json", "plots": plots, "keep_rate": report["keep_rate"]},

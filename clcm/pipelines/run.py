@@ -16,6 +16,12 @@ Incremental runs: the translate stage's content-addressed cache lives in ``RUN_D
 ``cache_dir``), so re-running over a grown caption set translates only the new texts and writes the same rows a
 from-scratch run would. Crash safety: every shard is written temp-file + rename, and a stage without a stamp is
 never trusted. A lock file stops two runs from sharing one run directory.
+
+The run directory may be an object-store URL (``s3://bucket/runs/nightly``): stage directories, stamps, the run log
+and every hash go through :mod:`clcm.storage`. Such a run directory is **not locked** (object stores have no
+advisory locks): the scheduler must not start two runs on one at once. A stamp takes the sha256 of the shards the
+stage's manifest records (with the same size) from there, so a stage's outputs are hashed once, by their writer;
+checking a stamp on the next run hashes the files again (that is the check).
 """
 
 from __future__ import annotations
@@ -23,26 +29,28 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import json
-import shutil
+import logging
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from clcm import __version__
+from clcm import __version__, storage
 from clcm.errors import OutputError, UsageError
 from clcm.pipelines.run_config import STAGE_ORDER, RunConfig, StageSection
 from clcm.pipelines.run_model_stages import MODEL_STAGES
 from clcm.pipelines.run_stages import DATA_STAGES, Stage, StageContext
 from clcm.schemas import MANIFEST_NAME, config_hash, write_text_atomic
-from clcm.schemas.io import file_sha256
+from clcm.schemas.manifest import known_sha256, recorded_shards
+from clcm.schemas.outdir import RUN_LOCK_NAME
 
 STAGES: dict[str, Stage] = {**DATA_STAGES, **MODEL_STAGES}
 STAMP_NAME = "_stage.json"
-LOCK_NAME = ".lock"
+LOCK_NAME = RUN_LOCK_NAME
 RUN_LOG = "_run.json"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,68 +77,76 @@ def stage_key(section: StageSection, upstream_key: str | None, fingerprint: Mapp
     )
 
 
-def output_files(stage_dir: Path) -> dict[str, str]:
-    """``relative path -> sha256`` of every visible file a stage wrote (hidden temp files and the stamp excluded)."""
+def output_files(stage_dir: str) -> dict[str, str]:
+    """``relative path -> sha256`` of every visible file a stage wrote (hidden temp files and the stamp excluded);
+    a shard the stage's manifest records with the same size keeps the sha256 its writer recorded."""
+    recorded = recorded_shards(stage_dir)
     files = {}
-    for p in sorted(stage_dir.rglob("*")):
-        rel = p.relative_to(stage_dir)
-        if p.is_file() and not any(part.startswith(".") for part in rel.parts) and rel.name != STAMP_NAME:
-            files[rel.as_posix()] = file_sha256(p)
-    return files
+    for path in storage.list_tree(stage_dir):
+        rel = storage.relpath(path, stage_dir)
+        if any(part.startswith(".") for part in rel.split("/")) or rel == STAMP_NAME:
+            continue
+        files[rel] = known_sha256(path, storage.size(path), recorded) or storage.sha256(path)
+    return dict(sorted(files.items()))
 
 
-def check_complete(stage_dir: Path, key: str) -> str | None:
+def check_complete(stage_dir: str, key: str) -> str | None:
     """None when the stage's outputs are complete for ``key``, else why it must (re-)run."""
-    stamp_path = stage_dir / STAMP_NAME
-    if not stage_dir.is_dir():
+    stamp_path = storage.join(stage_dir, STAMP_NAME)
+    if not storage.is_dir(stage_dir):
         return "no previous output"
-    if not stamp_path.is_file():
+    if not storage.is_file(stamp_path):
         return "previous run did not finish (no completion stamp)"
     try:
-        stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
+        stamp = json.loads(storage.read_text(stamp_path))
     except (OSError, ValueError):
         return "completion stamp unreadable"
     if stamp.get("key") != key:
         return "config, input or upstream changed"
-    if not (stage_dir / MANIFEST_NAME).is_file():
+    if not storage.is_file(storage.join(stage_dir, MANIFEST_NAME)):
         return "manifest missing"
     for name, digest in stamp.get("files", {}).items():
-        path = stage_dir / name
-        if not path.is_file():
+        path = storage.join(stage_dir, name)
+        if not storage.is_file(path):
             return f"output {name} missing"
-        if file_sha256(path) != digest:
+        if storage.sha256(path) != digest:
             return f"output {name} changed"
     return None
 
 
-def outputs_digest(stage_dir: Path) -> dict[str, str]:
+def outputs_digest(stage_dir: str) -> dict[str, str]:
     """The recorded sha256 of a complete stage's outputs, manifest excluded (it holds timestamps)."""
-    stamp = json.loads((stage_dir / STAMP_NAME).read_text(encoding="utf-8"))
+    stamp = json.loads(storage.read_text(storage.join(stage_dir, STAMP_NAME)))
     return {k: v for k, v in stamp["files"].items() if k != MANIFEST_NAME}
 
 
-def clear_stage_dir(stage_dir: Path) -> None:
+def clear_stage_dir(stage_dir: str) -> None:
     """Remove a stale or outdated stage directory and recreate it empty."""
     try:
-        if stage_dir.exists():
-            shutil.rmtree(stage_dir)
-        stage_dir.mkdir(parents=True)
+        storage.delete_tree(stage_dir)
+        storage.makedirs(stage_dir)
     except OSError as exc:
         raise OutputError(f"cannot write to {stage_dir}: {exc}") from None
 
 
-def write_stamp(stage_dir: Path, stage: str, key: str) -> None:
+def write_stamp(stage_dir: str, stage: str, key: str) -> None:
     """Mark a stage complete (written last, atomically)."""
     stamp = {"stage": stage, "key": key, "files": output_files(stage_dir)}
-    write_text_atomic(stage_dir / STAMP_NAME, json.dumps(stamp, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(storage.join(stage_dir, STAMP_NAME), json.dumps(stamp, indent=2, sort_keys=True) + "\n")
 
 
 @contextmanager
-def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``run_dir`` (released by the OS even when the process is killed)."""
+def run_lock(run_dir: str) -> Iterator[None]:
+    """Hold an exclusive lock on local ``run_dir`` (released by the OS even when the process is killed). An
+    object-store run directory is not locked (no advisory locks there): the log says so."""
+    if storage.is_url(run_dir):
+        log.warning("run directory %s is on an object store and cannot be locked: do not start a second run on "
+                    "it until this one ends", run_dir)  # fmt: skip
+        yield
+        return
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        fh = open(run_dir / LOCK_NAME, "a+")  # noqa: SIM115 - held for the whole run
+        os.makedirs(run_dir, exist_ok=True)
+        fh = open(os.path.join(run_dir, LOCK_NAME), "a+")  # noqa: SIM115 - held for the whole run
     except OSError as exc:
         raise OutputError(f"cannot write to run directory {run_dir}: {exc}") from None
     try:
@@ -143,9 +159,9 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         fh.close()
 
 
-def _manifest_counts(stage_dir: Path) -> dict[str, Any]:
+def _manifest_counts(stage_dir: str) -> dict[str, Any]:
     try:
-        return json.loads((stage_dir / MANIFEST_NAME).read_text(encoding="utf-8")).get("counts", {})
+        return json.loads(storage.read_text(storage.join(stage_dir, MANIFEST_NAME))).get("counts", {})
     except (OSError, ValueError):
         return {}
 
@@ -174,7 +190,9 @@ def run(
     from clcm.pipelines.options import check_beam_args
 
     check_beam_args((*config.beam_args, *beam_args))  # a typo in beam_args fails before any stage runs
-    run_dir = Path(config.run_dir)
+    if config.beam_args or beam_args:  # object-store flags (--s3_endpoint_url ...) for the driver's own files too
+        storage.configure((*config.beam_args, *beam_args))
+    run_dir = config.run_dir
     statuses: list[StageStatus] = []
     with run_lock(run_dir):
         planned = []  # every section is validated before any stage runs
@@ -184,7 +202,7 @@ def run(
             source = config.input_of(section.name)
             ctx = StageContext(
                 run_dir=run_dir,
-                out=run_dir / section.name,
+                out=storage.join(run_dir, section.name),
                 upstream=contexts[source] if source else None,
                 beam_args=(*config.beam_args, *beam_args),
                 workers=config.workers,
@@ -221,14 +239,14 @@ def run(
     return statuses
 
 
-def write_run_log(run_dir: Path, config: RunConfig, statuses: Sequence[StageStatus]) -> None:
+def write_run_log(run_dir: str, config: RunConfig, statuses: Sequence[StageStatus]) -> None:
     """``RUN_DIR/_run.json``: the last run's per-stage actions (a scheduler can read or archive it)."""
     log = {
         "config": config.source,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "stages": [dataclasses.asdict(s) for s in statuses],
     }
-    write_text_atomic(run_dir / RUN_LOG, json.dumps(log, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(storage.join(run_dir, RUN_LOG), json.dumps(log, indent=2, sort_keys=True) + "\n")
 
 
 __all__ = ["STAGES", "StageStatus", "check_complete", "run", "stage_key"]

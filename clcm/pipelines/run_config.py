@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clcm import storage
 from clcm.configs import build_config, check_config, load_yaml, max_workers, option, unknown_key_error
 from clcm.errors import UsageError
 
@@ -91,7 +92,7 @@ class RunConfig:
 
     @property
     def translation_cache(self) -> str:
-        return self.cache_dir or str(Path(self.run_dir) / "cache")
+        return self.cache_dir or storage.join(self.run_dir, "cache")
 
 
 def _freeze(value: Any) -> Any:

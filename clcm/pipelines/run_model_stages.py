@@ -9,17 +9,19 @@ captions it came from. Their fingerprints cover the local files they read beside
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from clcm import storage
 from clcm.errors import InputError, UsageError
 from clcm.pipelines.run_config import build_dataclass
 from clcm.pipelines.run_stages import Stage, StageContext, require_upstream, tree_digest
-from clcm.schemas import MANIFEST_NAME, Manifest, input_record, layout, write_manifest
-from clcm.schemas.io import file_sha256, write_text_atomic
+from clcm.schemas import MANIFEST_NAME, Manifest, input_record, input_records, layout, write_manifest
+from clcm.schemas.io import write_text_atomic
 
 
 def lineage(ctx: StageContext) -> list[dict[str, Any]]:
@@ -27,13 +29,14 @@ def lineage(ctx: StageContext) -> list[dict[str, Any]]:
     chain = []
     up = ctx.upstream
     while up is not None:
-        path = up.out / MANIFEST_NAME
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        path = storage.join(up.out, MANIFEST_NAME)
+        data = storage.read_bytes(path)
+        manifest = json.loads(data)
         chain.append(
             {
                 "stage": up.name,
-                "manifest": str(path),
-                "sha256": file_sha256(path),
+                "manifest": path,
+                "sha256": hashlib.sha256(data).hexdigest(),
                 "config_hash": manifest.get("config_hash"),
                 "counts": manifest.get("counts", {}),
             }
@@ -94,7 +97,9 @@ class TrainStage(Stage):
             "rejected": {k.removeprefix("dropped_"): v for k, v in data.items() if k.startswith("dropped_")},
             "steps": summary["steps"],
         }
-        checkpoint = "model_best.pt" if (ctx.out / "model_best.pt").is_file() else "checkpoint_last.pt"
+        checkpoint = (
+            "model_best.pt" if storage.is_file(storage.join(ctx.out, "model_best.pt")) else "checkpoint_last.pt"
+        )
         extra = {
             "checkpoint": checkpoint,
             "metrics": "metrics.json",
@@ -106,7 +111,7 @@ class TrainStage(Stage):
             command="train",
             config=dataclasses.asdict(config),
             counts=counts,
-            inputs=[input_record(p) for p in shards],
+            inputs=input_records(shards),
             models=[{"role": "text_encoder", "id": config.text_model}],
             timings={"step_median_s": round_floats(summary["step_time_s"])},
             extra=extra,
@@ -160,8 +165,10 @@ class EvaluateStage(Stage):
         from clcm.training.metrics import round_floats
 
         up = require_upstream(ctx, self.name)
-        trained = json.loads((up.out / MANIFEST_NAME).read_text(encoding="utf-8"))
-        ckpt = up.out / (trained["extra"]["checkpoint"] if config.checkpoint == "best" else "checkpoint_last.pt")
+        trained = json.loads(storage.read_text(storage.join(up.out, MANIFEST_NAME)))
+        ckpt = storage.join(
+            up.out, trained["extra"]["checkpoint"] if config.checkpoint == "best" else "checkpoint_last.pt"
+        )
         features = config.features or trained["config"]["features"]
         metrics = evaluate_checkpoint(
             str(ckpt),
@@ -173,13 +180,13 @@ class EvaluateStage(Stage):
             device=config.device,
         )
         metrics = round_floats(metrics) | {"lineage": lineage(ctx)}
-        write_text_atomic(ctx.out / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        write_text_atomic(storage.join(ctx.out, "metrics.json"), json.dumps(metrics, indent=2, sort_keys=True) + "\n")
         paths = [str(ckpt), config.queries, *feature_paths(features)]
         manifest = Manifest(
             command="evaluate",
             config=dataclasses.asdict(config) | {"features": features, "checkpoint_path": str(ckpt)},
             counts={"queries": metrics["n_queries"], "gallery": metrics["n_gallery"]},
-            inputs=[input_record(p) if os.path.isfile(p) else {"path": p} for p in paths],
+            inputs=[input_record(p) if storage.is_file(p) else {"path": p} for p in paths],
             extra={
                 "metrics": "metrics.json",
                 "sumr": metrics["sumr"],

@@ -15,21 +15,20 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from clcm import storage
 from clcm.errors import InputError, UsageError
 from clcm.pipelines.run_config import build_dataclass
 from clcm.schemas import check_lang, layout
-from clcm.schemas.io import file_sha256
 
 
 @dataclass(frozen=True)
 class StageContext:
     """Where a stage runs: the run directory, its own output directory and the previous stage's context."""
 
-    run_dir: Path
-    out: Path
+    run_dir: str
+    out: str
     upstream: StageContext | None
     beam_args: tuple[str, ...]
     workers: int
@@ -37,23 +36,26 @@ class StageContext:
 
     @property
     def name(self) -> str:
-        return self.out.name
+        return storage.basename(self.out)
 
 
 def tree_digest(paths: Sequence[str]) -> dict[str, Any]:
-    """Content fingerprint of local inputs: ``path -> sha256`` (over every file of a directory; missing: None)."""
+    """Content fingerprint of inputs (local or URL): ``path -> sha256`` (over every file of a directory, hidden
+    ones excluded; missing: None, the stage itself reports a missing input)."""
     out: dict[str, Any] = {}
     for raw in paths:
-        p = Path(raw)
-        if p.is_file():
-            out[raw] = file_sha256(p)
-        elif p.is_dir():
+        raw = os.fspath(raw)
+        if storage.is_file(raw):
+            out[raw] = storage.sha256(raw)
+        elif storage.is_dir(raw):
             h = hashlib.sha256()
-            for f in sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")):
-                h.update(f.relative_to(p).as_posix().encode() + b"\0" + file_sha256(f).encode())
+            for f in storage.list_tree(raw):
+                rel = storage.relpath(f, raw)
+                if not any(part.startswith(".") for part in rel.split("/")):
+                    h.update(rel.encode() + b"\0" + storage.sha256(f).encode())
             out[raw] = h.hexdigest()
         else:
-            out[raw] = None  # remote or missing: the stage itself reports a missing input
+            out[raw] = None
     return out
 
 

@@ -1,8 +1,9 @@
 """Score pipeline: pair shards -> scored shards (one ``score_<name>`` column per scorer + ``noise_score``).
 
 Flow:
-1. preflight (driver): one streaming pass over the pair shards' text columns (memory bounded by two seeded
-   samples, not the corpus) finds which scorers have inputs (others are skipped with a logged note); the scorers
+1. preflight (driver): one pass over the pair shards, each read once (its bytes hashed for the manifest's input
+   record and parsed from the same buffer; memory bounded by one shard and two seeded samples, not the corpus),
+   checks they are pair tables and finds which scorers have inputs (others are skipped with a logged note); the scorers
    are built through their build hook with a context holding the corpus sample (up to ``lexical_fit_pairs``), so
    model scorers fit their models (IBM-1, target n-gram LMs; cross-fitted: every pair is scored by a model that
    never saw it) and save them in ``OUT/models/``; the combiner is trained on synthetic noise made from a sample of
@@ -10,36 +11,43 @@ Flow:
 2. Beam: shard files -> ``ReadPairBatches`` (record batches of ``batch_size`` rows: elements are batches, not
    rows) -> ``ScoreBatches`` (each worker builds the scorers once in ``setup``, like a RunInference model handler,
    and loads the saved models; an in-process worker reuses the driver's) -> ``WriteShards`` (deterministic
-   ``scored/scored-*`` shards keyed by ``pair_id``);
-3. the manifest (counts, shards, scorers, skipped scorers, combiner summary).
+   ``scored/scored-*`` shards keyed by ``pair_id``). The workers read the shards a second time: unavoidable, the
+   fit must finish before scoring starts (and a worker has no driver memory to share);
+3. the manifest (counts, scorers, skipped scorers, combiner summary; the shard records the writers left, so no
+   scored shard is read back).
+
+Every path may be an object-store URL (``s3://``, ``gs://``): files go through :mod:`clcm.storage`, and the
+models the workers load live in ``OUT/models/``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
+from clcm import storage
 from clcm.configs import MAX_SHARDS, check_config, max_workers, option
-from clcm.errors import InputError, OutputError
+from clcm.errors import InputError
 from clcm.filtering.base import BuildContext
 from clcm.filtering.combiner import Combiner
 from clcm.filtering.registry import DEFAULT_SCORERS, EMBEDDING_SCORERS, SCORERS
 from clcm.filtering.scoring import ScorerSpec, build_scorers, check_scorers, plan_scorers, score_batch, train_combiner
 from clcm.filtering.synthetic_noise import Pair
 from clcm.pipelines.options import default_runner, make_pipeline_options, runner_name
-from clcm.pipelines.sinks import WriteShards
+from clcm.pipelines.sinks import WriteShards, shard_records
 from clcm.schemas import AccountingError, Manifest, input_record, layout, write_manifest
-from clcm.schemas.io import SchemaError, check_schema_version, shard_count
+from clcm.schemas.io import SchemaError, check_schema_version, check_writable_dir, parquet_file, shard_count
 from clcm.schemas.tables import PAIR_SCHEMA, score_column, scored_pair_schema
 
 log = logging.getLogger(__name__)
@@ -48,6 +56,9 @@ COMBINER_FILE = "combiner.json"
 SCORED_PREFIX = "scored"
 ROWS_PER_SHARD = 50_000  # default shard size when --shards is not given
 PREFLIGHT_COLUMNS = ("src_text", "tgt_text", "bt_text", "src_lang", "tgt_lang", "mt_logprob")
+# Input files up to this size are read once (bytes hashed and parsed from one buffer); a larger one is hashed in a
+# stream and parsed from the file (two reads), so the preflight never holds more than this of one file.
+ONE_READ_BYTES = 512 << 20
 
 
 @dataclass(frozen=True)
@@ -99,18 +110,34 @@ class ScoreConfig:
         return out
 
 
-def _input_files(inputs: str) -> list[Path]:
-    files = [Path(f) for f in layout.input_files(inputs, layout.PAIR_INPUTS, what="pair shards")]
+def _check_pair_table(schema: pa.Schema, path: str) -> None:
+    try:
+        check_schema_version(schema, path)
+    except SchemaError as exc:
+        raise InputError(str(exc)) from exc
+    missing = [n for n in PAIR_SCHEMA.names if n not in schema.names]
+    if missing:
+        raise InputError(f"{path} is not a pair table (missing columns {missing}); score reads pairs/")
+
+
+def open_inputs(files: Sequence[str], records: list[dict[str, Any]]) -> Iterator[pq.ParquetFile]:
+    """Each input shard, read once: its bytes hashed into its manifest input record (appended to ``records``) and
+    parsed from the same buffer, checked to be a pair table of this schema version (InputError otherwise)."""
     for f in files:
-        schema = pq.read_schema(f)
+        if storage.size(f) <= ONE_READ_BYTES:
+            data = storage.read_bytes(f)
+            records.append({"path": f, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+            source: Any = pa.BufferReader(data)
+        else:
+            records.append(input_record(f))
+            source = f
         try:
-            check_schema_version(schema, f)
-        except SchemaError as exc:
-            raise InputError(str(exc)) from exc
-        missing = [n for n in PAIR_SCHEMA.names if n not in schema.names]
-        if missing:
-            raise InputError(f"{f} is not a pair table (missing columns {missing}); score reads pairs/")
-    return files
+            pf = pq.ParquetFile(source) if not isinstance(source, str) else parquet_file(source)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{f} is not a readable Parquet file: {exc}") from exc
+        _check_pair_table(pf.schema_arrow, f)
+        yield pf
+        del source, pf
 
 
 class ReadPairBatches(beam.DoFn):
@@ -120,7 +147,7 @@ class ReadPairBatches(beam.DoFn):
         self._batch_size = batch_size
 
     def process(self, path: str) -> Iterator[dict[str, list[Any]]]:
-        pf = pq.ParquetFile(path)
+        pf = parquet_file(path)  # local or URL
         for rb in pf.iter_batches(batch_size=self._batch_size, columns=PAIR_SCHEMA.names):
             yield rb.to_pydict()
 
@@ -178,18 +205,18 @@ class BottomK:
 
 
 def _scan_corpus(
-    files: Sequence[Path], config: ScoreConfig
+    shards: Iterable[pq.ParquetFile], config: ScoreConfig
 ) -> tuple[list[tuple[str, str]], list[Pair], dict[str, int], int]:
     """One streaming pass over the shards: (lexical-fit (src, tgt) sample, combiner sample, non-null counts, rows).
 
-    Memory is bounded by the two sample sizes, not the corpus: record batches are read one at a time.
+    Memory is bounded by the two sample sizes (and one shard), not the corpus: record batches are read one at a time.
     """
     rng = np.random.default_rng(config.seed)
     lexical, combiner = BottomK(config.lexical_fit_pairs, rng), BottomK(config.combiner_pairs, rng)
     available = {c: 0 for c in PREFLIGHT_COLUMNS}
     rows = 0
-    for f in files:
-        for rb in pq.ParquetFile(f).iter_batches(batch_size=65_536, columns=list(PREFLIGHT_COLUMNS)):
+    for pf in shards:
+        for rb in pf.iter_batches(batch_size=65_536, columns=list(PREFLIGHT_COLUMNS)):
             for c in PREFLIGHT_COLUMNS:
                 available[c] += rb.num_rows - rb.column(c).null_count
             rows += rb.num_rows
@@ -233,18 +260,16 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
     phase = Phases()
     options = config.options()
     check_scorers(config.scorers, options)
-    files = _input_files(config.inputs)
-    out = Path(config.out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create output directory {out}: {exc}") from exc
+    files = layout.input_files(config.inputs, layout.PAIR_INPUTS, what="pair shards")
+    out = config.out_dir
+    check_writable_dir(out, "output directory")
+    inputs: list[dict[str, Any]] = []  # the manifest's input records, from the scan's own read of each file
     with phase("read", f"reading {len(files)} shard(s)"):
-        fit_pairs, combiner_sample, available, n_read = _scan_corpus(files, config)
+        fit_pairs, combiner_sample, available, n_read = _scan_corpus(open_inputs(files, inputs), config)
     names = plan_scorers(config.scorers, available, options)
     skipped = [n for n in config.scorers if n not in names]
     options = {n: o for n, o in options.items() if n in names}
-    model_dir = out / layout.MODELS
+    model_dir = storage.join(out, layout.MODELS)
     context = BuildContext(model_dir=model_dir, fit_pairs=fit_pairs, device=config.device, options=options)
     with phase("fit", f"building {len(names)} scorers (fitting their models on {len(fit_pairs)} pairs)"):
         scorers = build_scorers(names, context)
@@ -254,35 +279,30 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
     with phase("combiner", f"training the combiner on {n_clean} corpus pairs and their synthetic corruptions"):
         combiner = train_combiner(scorers, combiner_sample, seed=config.seed, n_clean=config.combiner_pairs,
                                   corpus_pairs=n_read)  # fmt: skip
-        model_dir.mkdir(parents=True, exist_ok=True)
-        combiner.save(model_dir / COMBINER_FILE)
+        combiner.save(layout.model_path(out, COMBINER_FILE))
     for info in context.fitted.values():  # manifest paths are relative to the stage directory
         info["file"] = layout.model_record_name(info["file"]) if "file" in info else None
     extra: dict[str, Any] = {"skipped_scorers": skipped, "scorer_models": context.fitted}
     extra["combiner"] = {"file": layout.model_record_name(COMBINER_FILE), "kind": combiner.kind, **combiner.info}
 
-    spec = ScorerSpec(tuple(names), model_dir=str(model_dir), options=options, device=config.device)
+    spec = ScorerSpec(tuple(names), model_dir=model_dir, options=options, device=config.device)
     schema = scored_pair_schema(names)
     n_shards = shard_count(config.num_shards, n_read, ROWS_PER_SHARD)
-    scored_dir = Path(layout.kind_dir(out, SCORED_PREFIX))
-    for stale in scored_dir.glob(f"{SCORED_PREFIX}-*.parquet"):  # a re-run must not mix old shards in
-        stale.unlink()
+    storage.delete(storage.match(layout.shard_pattern(out, SCORED_PREFIX)))  # a re-run must not mix old shards in
     beam_options = make_pipeline_options(beam_args, workers=config.workers)
     with phase("beam", f"scoring {n_read} pairs (Beam)"):
         with beam.Pipeline(runner=runner or default_runner(beam_options), options=beam_options) as p:
             _ = (
                 p
-                | "ShardFiles" >> beam.Create([str(f) for f in files])
+                | "ShardFiles" >> beam.Create(files)
                 | "ReadPairBatches" >> beam.ParDo(ReadPairBatches(config.batch_size))
-                | "ScoreBatches" >> beam.ParDo(ScoreBatches(spec, str(model_dir / COMBINER_FILE)))
-                | "WriteScored" >> WriteShards(str(out), SCORED_PREFIX, schema, n_shards, key=lambda r: r["pair_id"])
+                | "ScoreBatches" >> beam.ParDo(ScoreBatches(spec, layout.model_path(out, COMBINER_FILE)))
+                | "WriteScored"
+                >> WriteShards(
+                    out, SCORED_PREFIX, schema, n_shards, key=lambda r: r["pair_id"], records=True
+                )  # fmt: skip
             )
-    shards = []
-    for f in sorted(scored_dir.glob(f"{SCORED_PREFIX}-*.parquet")):
-        rec = input_record(f)
-        shards.append({"name": layout.shard_record_name(SCORED_PREFIX, f.name),
-                       "rows": pq.ParquetFile(f).metadata.num_rows, "sha256": rec["sha256"],
-                       "bytes": rec["bytes"], "table": "scored_pairs"})  # fmt: skip
+    shards = shard_records(out, SCORED_PREFIX, n_shards, table="scored_pairs")  # what the writers wrote
     scored = sum(s["rows"] for s in shards)
     if scored != n_read:
         raise AccountingError(f"read {n_read} pairs but wrote {scored} scored rows")
@@ -291,7 +311,7 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
         command="score",
         config=cfg,
         counts={"read": n_read, "scored": scored, "rejected": {}},
-        inputs=[input_record(f) for f in files],
+        inputs=inputs,
         shards=shards,
         models=[
             {"role": "embedder", "id": m, "revision": None, "licence": None}

@@ -1,5 +1,10 @@
 """Deterministic Parquet shard sinks: shard by key hash, sort rows by key, write atomically, never by position.
 
+The writer knows each shard's manifest record (rows, sha256 and size of the bytes it wrote): with ``records=True``
+it leaves it beside the shard in a small hidden sidecar (``OUT/<kind>/.<shard>.record.json``) that the driver reads
+with :func:`shard_records` after the job, so no output shard is read back (works on every runner: nothing is
+collected into the driver).
+
 Rows travel to the shard grouping as ``(key, values-in-schema-order)`` tuples, not dicts: the runner buffers and
 the writer holds a whole shard, and tuples are several times smaller than dicts (no per-row keys, encoded or live).
 """
@@ -7,6 +12,7 @@ the writer holds a whole shard, and tuples are several times smaller than dicts 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterator, Sequence
 from operator import itemgetter
 from typing import Any
@@ -14,9 +20,10 @@ from typing import Any
 import apache_beam as beam
 import pyarrow as pa
 
+from clcm import storage
 from clcm.pipelines.cache import write_bytes
 from clcm.schemas import SchemaError, layout, validate_table
-from clcm.schemas.io import table_bytes
+from clcm.schemas.io import shard_record, table_bytes
 
 
 def shard_of(key: str, num_shards: int) -> int:
@@ -37,22 +44,42 @@ def table_from_tuples(rows: Sequence[tuple], schema: pa.Schema) -> pa.Table:
     return table
 
 
+def record_path(shard: str) -> str:
+    """The hidden sidecar holding the manifest record of ``shard`` (hidden: never read as a shard)."""
+    return storage.join(storage.parent(shard), f".{storage.basename(shard)}.record.json")
+
+
+def shard_records(out_dir: str, kind: str, num_shards: int, table: str) -> list[dict]:
+    """The manifest records the writer left for every shard of ``kind`` (``name`` relative to ``out_dir``, the
+    manifest's ``table`` name), in shard order; the sidecars are removed once read."""
+    sidecars = [record_path(layout.shard_path(out_dir, kind, i, num_shards)) for i in range(num_shards)]
+    records = []
+    for path in sidecars:
+        rec = json.loads(storage.read_text(path))
+        records.append(rec | {"name": layout.shard_record_name(kind, rec["name"]), "table": table})
+    storage.delete(sidecars)
+    return records
+
+
 class _WriteShardDoFn(beam.DoFn):
-    def __init__(self, out_dir: str, kind: str, schema: pa.Schema, num_shards: int) -> None:
+    def __init__(self, out_dir: str, kind: str, schema: pa.Schema, num_shards: int, records: bool) -> None:
         self._out = out_dir
         self._kind = kind
         self._schema = schema
         self._n = num_shards
+        self._records = records
 
     def process(self, element: tuple[int, dict[str, list]]) -> Iterator[str]:
         index, groups = element
         rows = [values for _, values in sorted(groups["rows"], key=itemgetter(0))]
         table = table_from_tuples(rows, self._schema)  # validates against the schema
         del rows  # free each stage of the shard before the next one grows: rows -> table -> bytes
-        data = table_bytes(table, self._schema)
+        data, n_rows = table_bytes(table, self._schema), table.num_rows
         del table
         path = layout.shard_path(self._out, self._kind, index, self._n)
         write_bytes(path, data)
+        if self._records:  # after the shard: a sidecar proves its shard complete
+            storage.write_text(record_path(path), json.dumps(shard_record(path, data, n_rows)))
         yield path
 
 
@@ -65,14 +92,17 @@ class WriteShards(beam.PTransform):
         schema: the table schema; rows are validated against it.
         num_shards: number of shards.
         key: row -> string key; decides the shard (by hash) and the order within it.
+        records: leave each shard's manifest record in a sidecar, for :func:`shard_records`.
     """
 
     def __init__(
-        self, out_dir: str, kind: str, schema: pa.Schema, num_shards: int, key: Callable[[dict[str, Any]], str]
-    ) -> None:
+        self, out_dir: str, kind: str, schema: pa.Schema, num_shards: int, key: Callable[[dict[str, Any]], str],
+        *, records: bool = False,
+    ) -> None:  # fmt: skip
         super().__init__()
         self._args = (out_dir, kind, schema, num_shards)
         self._key = key
+        self._records = records
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
         out_dir, kind, schema, n = self._args
@@ -87,5 +117,5 @@ class WriteShards(beam.PTransform):
         return (
             {"rows": keyed, "ids": ids}
             | "GroupByShard" >> beam.CoGroupByKey()
-            | "WriteShard" >> beam.ParDo(_WriteShardDoFn(out_dir, kind, schema, n))
+            | "WriteShard" >> beam.ParDo(_WriteShardDoFn(out_dir, kind, schema, n, self._records))
         )

@@ -26,6 +26,7 @@ from clcm.schemas.manifest import (
     check_not_empty,
     config_hash,
     input_record,
+    input_records,
     read_manifest,
     write_manifest,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "check_lang",
     "config_hash",
     "input_record",
+    "input_records",
     "is_known_lang",
     "layout",
     "iter_batches",

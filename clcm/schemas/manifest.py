@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,6 +46,48 @@ def input_record(path: str | os.PathLike) -> dict[str, Any]:
             h.update(block)
             size += len(block)
     return {"path": path, "bytes": size, "sha256": h.hexdigest()}
+
+
+def _key(path: str) -> str:
+    return path if storage.is_url(path) else os.path.normpath(os.path.abspath(path))
+
+
+def recorded_shards(stage_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """``path -> shard record`` of every shard ``stage_dir/_manifest.json`` records (empty without a readable
+    manifest): the sha256 its writer took from the bytes it wrote."""
+    stage_dir = os.fspath(stage_dir)
+    path = storage.join(stage_dir, MANIFEST_NAME)
+    try:
+        shards = json.loads(storage.read_text(path)).get("shards") or []
+    except (OSError, ValueError, AttributeError):  # no manifest (a user's folder), or not one of ours
+        return {}
+    return {_key(storage.join(stage_dir, r["name"])): r for r in shards
+            if isinstance(r, dict) and {"name", "sha256", "bytes"} <= r.keys()}  # fmt: skip
+
+
+def known_sha256(path: str | os.PathLike, size: int, recorded: dict[str, dict[str, Any]]) -> str | None:
+    """The sha256 ``recorded`` (see :func:`recorded_shards`) holds for ``path`` if it records the same size."""
+    rec = recorded.get(_key(os.fspath(path)))
+    return rec["sha256"] if rec is not None and rec["bytes"] == size else None
+
+
+def input_records(paths: Sequence[str | os.PathLike]) -> list[dict[str, Any]]:
+    """:func:`input_record` of each path, hashing only files whose writer did not record them: a shard that the
+    manifest of the stage directory holding it (its directory or the one above, see
+    :mod:`clcm.schemas.layout`) records with the same size keeps that sha256, so a stage's outputs are hashed once,
+    by the stage that wrote them."""
+    manifests: dict[str, dict[str, dict[str, Any]]] = {}
+    out = []
+    for raw in paths:
+        path = os.fspath(raw)
+        size, digest = storage.size(path), None
+        for stage_dir in (storage.parent(path), storage.parent(storage.parent(path))):
+            if stage_dir not in manifests:
+                manifests[stage_dir] = recorded_shards(stage_dir)
+            if digest := known_sha256(path, size, manifests[stage_dir]):
+                break
+        out.append({"path": path, "bytes": size, "sha256": digest} if digest else input_record(path))
+    return out
 
 
 @dataclass

@@ -10,7 +10,8 @@
 - A directory inside a run directory that a running ``clcm-data run`` holds (its lock) is always refused.
 
 ``clcm-data run`` gives every stage its own directory, which it clears itself; it does not go through here.
-Object-store URLs are not checked (nothing to list cheaply; the stage's own writes decide).
+Object-store URLs are not checked (nothing to list cheaply; the stage's own writes decide), and a run directory on
+an object store has no lock (no advisory locks there): only local run directories are protected from two runs.
 """
 
 from __future__ import annotations

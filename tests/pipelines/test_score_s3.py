@@ -1,0 +1,73 @@
+"""score, filter and the run's stage bookkeeping with every path an ``s3://`` URL (a moto server on loopback, see
+tests/s3_support.py): the outputs equal a local run's, byte for byte."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from test_score_filter import pair_rows
+
+from clcm import storage
+from clcm.filtering.selection import SelectionConfig
+from clcm.pipelines import run as runner
+from clcm.pipelines.filter import FilterConfig
+from clcm.pipelines.filter import run as run_filter
+from clcm.pipelines.score import ScoreConfig
+from clcm.pipelines.score import run as run_score
+from clcm.schemas import read_manifest, read_table, write_sharded
+from clcm.schemas.tables import PAIR_SCHEMA
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]  # ~50 s: Beam makes a boto3 client per S3 call
+
+
+def _stage(inputs: str, root: str) -> tuple[str, str]:
+    """score ``inputs`` into ``root/score``, filter that into ``root/filter``; both stamped like `clcm-data run`."""
+    scored, filtered = storage.join(root, "score"), storage.join(root, "filter")
+    for out in (scored, filtered):
+        runner.clear_stage_dir(out)
+    run_score(ScoreConfig(inputs, scored, combiner_pairs=100, batch_size=40, num_shards=2), runner=FnApiRunner())
+    runner.write_stamp(scored, "score", "key-score")
+    run_filter(FilterConfig(scored, filtered, SelectionConfig(threshold=0.5)))
+    runner.write_stamp(filtered, "filter", "key-filter")
+    return scored, filtered
+
+
+def _stamped(stage_dir: str) -> dict[str, str]:
+    """The stage's stamped files and digests, its manifest left out (it names paths and times)."""
+    files = json.loads(storage.read_text(storage.join(stage_dir, runner.STAMP_NAME)))["files"]
+    return {k: v for k, v in files.items() if k != "_manifest.json"}
+
+
+def test_score_filter_and_stamps_on_s3_equal_a_local_run(s3, tmp_path: Path) -> None:
+    write_sharded(pair_rows(120, with_bt=True), tmp_path / "pairs", "pairs", PAIR_SCHEMA, 50)
+    bucket = s3()
+    for f in sorted((tmp_path / "pairs").iterdir()):
+        storage.write_bytes(f"{bucket}/in/pairs/{f.name}", f.read_bytes())
+
+    local = _stage(str(tmp_path / "pairs"), str(tmp_path / "local"))
+    remote = _stage(f"{bucket}/in", f"{bucket}/run")
+
+    for lo, re in zip(local, remote, strict=True):  # every output file, byte for byte (their sha256)
+        assert _stamped(lo) == _stamped(re) and len(_stamped(re)) >= 3
+    names = sorted(_stamped(remote[0]))
+    assert "models/combiner.json" in names and "models/lexical_model.npz" in names
+    assert {"report.json", "reasons.png", "kept/kept-00000-of-00002.parquet"} <= set(_stamped(remote[1]))
+    assert not [p for p in storage.list_tree(remote[0]) if "/." in p]  # no sidecar or temp file left behind
+    m = read_manifest(remote[0])
+    assert m.counts["scored"] == 120 and [i["path"] for i in m.inputs][0].startswith(f"{bucket}/in/pairs/")
+    assert [s["sha256"] for s in m.shards] == [s["sha256"] for s in read_manifest(local[0]).shards]
+    assert read_manifest(remote[1]).extra["plots"] == read_manifest(local[1]).extra["plots"]
+    assert read_table(remote[1], prefix="kept").equals(read_table(local[1], prefix="kept"))
+
+    # the run's completeness check on an object store: complete, then a missing output re-runs the stage
+    assert runner.check_complete(remote[0], "key-score") is None
+    assert runner.check_complete(remote[0], "other-key") == "config, input or upstream changed"
+    storage.delete([storage.join(remote[1], "kept", "kept-00000-of-00002.parquet")])
+    assert runner.check_complete(remote[1], "key-filter") == "output kept/kept-00000-of-00002.parquet missing"
+    runner.clear_stage_dir(remote[1])
+    assert storage.list_tree(remote[1]) == [] and runner.check_complete(remote[1], "key-filter") == (
+        "no previous output"
+    )
