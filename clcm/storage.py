@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
+from types import SimpleNamespace
 from typing import IO, Any
 
 from clcm.errors import InputError
@@ -43,13 +44,47 @@ def _fs(path: str = "") -> Any:
     _configured = True
     if path.startswith("s3://"):
         _check_s3_credentials(FileSystems._pipeline_options, path)  # noqa: SLF001
+        _share_botocore_loader()
     return FileSystems
 
 
+_shared_loader = False
+
+
+def _share_botocore_loader() -> None:
+    """Beam's S3 filesystem builds a new boto3 session for every file operation (exists, open, create, match), and
+    each session re-parses botocore's JSON service models: ~0.1 CPU-s per operation, four times the rest of making
+    its client (measured: 0.096 vs 0.024 CPU-s per client). Give those sessions one shared, caching loader; each
+    operation still gets its own client (Beam's clients hold per-download state)."""
+    global _shared_loader
+    if _shared_loader:
+        return
+    _shared_loader = True
+    try:
+        import boto3
+        import botocore.loaders
+        import botocore.session
+        from apache_beam.io.aws.clients.s3 import boto3_client
+    except ImportError:  # no boto3: _check_s3_credentials has said so
+        return
+    loader = botocore.loaders.create_loader()
+
+    def session() -> Any:
+        core = botocore.session.Session()
+        core.register_component("data_loader", loader)
+        return boto3.session.Session(botocore_session=core)
+
+    boto3_client.boto3 = SimpleNamespace(session=SimpleNamespace(Session=session))  # all Beam's module uses
+
+
+_credentials_found = False  # once found in this process, not looked up again for every file operation
+
+
 def _check_s3_credentials(options: Any, path: str) -> None:
+    global _credentials_found
     from apache_beam.options.pipeline_options import S3Options
 
-    if options is not None and options.view_as(S3Options).s3_access_key_id:
+    if _credentials_found or (options is not None and options.view_as(S3Options).s3_access_key_id):
         return
     try:
         import boto3
@@ -58,6 +93,7 @@ def _check_s3_credentials(options: Any, path: str) -> None:
     if boto3.session.Session().get_credentials() is None:
         raise InputError(f"{path}: no AWS credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
                          "AWS_PROFILE), or pass --s3_access_key_id/--s3_secret_access_key")  # fmt: skip
+    _credentials_found = True
 
 
 def configure(beam_args: Sequence[str] = ()) -> None:

@@ -81,16 +81,18 @@ def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable
         client.create_bucket(Bucket=name)
         return f"s3://{name}"
 
-    _reset_beam_s3_clients()
+    reset_storage()
     yield bucket
-    _reset_beam_s3_clients()
+    reset_storage()
 
 
-def _reset_beam_s3_clients() -> None:
-    """Beam caches its filesystem options per process: reset them so every test starts from the environment."""
+def reset_storage() -> None:
+    """Beam caches its filesystem options and clcm.storage its credential check per process: reset both so a
+    test starts from its environment."""
     from apache_beam.io.filesystems import FileSystems
 
     import clcm.storage
 
     FileSystems._pipeline_options = None  # noqa: SLF001 - Beam exposes no reset
     clcm.storage._configured = False  # noqa: SLF001
+    clcm.storage._credentials_found = False  # noqa: SLF001

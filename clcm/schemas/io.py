@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from clcm import storage
-from clcm.errors import OutputError
-from clcm.schemas.layout import KINDS, shard_name
+from clcm.errors import InputError, OutputError
+from clcm.schemas.layout import KINDS, input_files, shard_name
 from clcm.schemas.paths import inside
 from clcm.schemas.tables import SCHEMA_VERSION
 
@@ -124,23 +124,23 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def parquet_files(path: str | os.PathLike, prefix: str = "") -> list[str]:
-    """The Parquet files of ``path`` (local or URL): the file itself, or a directory's ``{prefix}*.parquet`` files,
-    sorted.
-
-    A prefix naming a shard kind (``"rejects-"``) reads that kind's directory of a stage directory (``rejects/``,
-    see :mod:`clcm.schemas.layout`) when it has one. Hidden files (temp files of unfinished writes) are never
-    returned. Stage readers use :func:`clcm.schemas.layout.input_files`.
+    """The Parquet files of ``path`` (local or URL), sorted: the file itself, or what
+    :func:`clcm.schemas.layout.input_files` (the one place that decides which files of a directory are a table)
+    takes from a directory for the kind ``prefix`` names (``"rejects-"``, ``"scored"``: its ``rejects/``
+    directory, else flat ``rejects-*`` shards), or for the first kind the directory holds (no prefix). A directory
+    holding none gives ``[]``; hidden files (temp files of unfinished writes) are never returned.
     """
     path = os.fspath(path)
+    kind = prefix.rstrip("-")
+    groups = ((kind,),) if kind in KINDS else tuple((k,) for k in KINDS)
     if storage.is_file(path):
         return [path]
     if not storage.is_dir(path):
         raise FileNotFoundError(f"no such file or directory: {path}")
-    kind = prefix.rstrip("-")
-    if kind in KINDS and storage.is_dir(storage.join(path, kind)):
-        path = storage.join(path, kind)
-    found = storage.match(storage.join(path, f"{prefix}*.parquet"))
-    return sorted(p for p in found if not storage.basename(p).startswith((".", "_")))
+    try:
+        return input_files(path, groups)
+    except InputError:  # a directory without such shards
+        return []
 
 
 def parquet_file(path: str | os.PathLike) -> pq.ParquetFile:

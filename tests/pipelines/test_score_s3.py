@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from s3_support import reset_storage
 from test_score_filter import pair_rows
 
 from clcm import storage
+from clcm.errors import InputError
 from clcm.filtering.selection import SelectionConfig
 from clcm.pipelines import run as runner
 from clcm.pipelines.filter import FilterConfig
@@ -20,15 +22,17 @@ from clcm.pipelines.score import run as run_score
 from clcm.schemas import read_manifest, read_table, write_sharded
 from clcm.schemas.tables import PAIR_SCHEMA
 
-pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]  # ~50 s: Beam makes a boto3 client per S3 call
+pytestmark = pytest.mark.timeout(300)
+SCORERS = ("copy", "length_ratio", "lexical", "fluency_suffix", "bt_chrf")  # both model files, few plots (S3 writes)
 
 
 def _stage(inputs: str, root: str) -> tuple[str, str]:
     """score ``inputs`` into ``root/score``, filter that into ``root/filter``; both stamped like `clcm-data run`."""
     scored, filtered = storage.join(root, "score"), storage.join(root, "filter")
-    for out in (scored, filtered):
+    for out in (scored, filtered):  # what `clcm-data run` does before a stage
         runner.clear_stage_dir(out)
-    run_score(ScoreConfig(inputs, scored, combiner_pairs=100, batch_size=40, num_shards=2), runner=FnApiRunner())
+    config = ScoreConfig(inputs, scored, scorers=SCORERS, combiner_pairs=100, batch_size=40, num_shards=2)
+    run_score(config, runner=FnApiRunner())
     runner.write_stamp(scored, "score", "key-score")
     run_filter(FilterConfig(scored, filtered, SelectionConfig(threshold=0.5)))
     runner.write_stamp(filtered, "filter", "key-filter")
@@ -71,3 +75,13 @@ def test_score_filter_and_stamps_on_s3_equal_a_local_run(s3, tmp_path: Path) -> 
     assert storage.list_tree(remote[1]) == [] and runner.check_complete(remote[1], "key-filter") == (
         "no previous output"
     )
+
+
+def test_missing_s3_credentials_are_one_clear_error(monkeypatch, tmp_path: Path) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    reset_storage()
+    with pytest.raises(InputError, match="no AWS credentials found"):
+        run_score(ScoreConfig("s3://clcm-no-such-bucket/in", str(tmp_path / "out")))

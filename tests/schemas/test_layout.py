@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from clcm.errors import InputError
-from clcm.schemas import CAPTION_SCHEMA, PAIR_SCHEMA, REJECT_SCHEMA, layout, read_table, write_rows
+from clcm.schemas import CAPTION_SCHEMA, PAIR_SCHEMA, REJECT_SCHEMA, io, layout, read_table, write_rows
 
 CAPTION = {"caption_id": "1#en#0", "media_id": "1", "caption_index": 0, "lang": "en", "text": "A dog.",
            "origin": "human", "split": "train", "dataset": "toy"}  # fmt: skip
@@ -86,6 +86,16 @@ def test_flat_directories_of_earlier_versions_and_unfinished_files(tmp_path: Pat
     # io's prefix readers follow the stage layout too
     run = _stage(tmp_path / "new", {"pairs": 1, "rejects": 1})
     assert read_table(run, REJECT_SCHEMA, prefix="rejects-").num_rows == 1
+
+
+def test_io_readers_take_a_directory_s_files_from_the_layout(tmp_path: Path) -> None:
+    run = _stage(tmp_path / "stage", {"pairs": 2, "rejects": 1})
+    assert io.parquet_files(run) == layout.input_files(run, layout.PAIR_INPUTS)  # the first kind it holds
+    assert _names(io.parquet_files(run, "rejects-")) == ["rejects/rejects-00000-of-00001.parquet"]
+    assert read_table(run, PAIR_SCHEMA).num_rows == 2  # never the rejects beside them
+    assert io.parquet_files(run, "kept") == [] and read_table(run, PAIR_SCHEMA, prefix="kept").num_rows == 0
+    with pytest.raises(FileNotFoundError):
+        io.parquet_files(tmp_path / "nope")
 
 
 def test_stage_shards_lists_every_table_and_urls_use_the_given_lister(tmp_path: Path) -> None:
