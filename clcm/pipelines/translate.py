@@ -284,10 +284,15 @@ def build_pipeline(
         pipeline | "CaptionFiles" >> beam.Create(list(files)) | "TranslateCaptions" >> TranslateCaptions(config, plans)
     )
     _ = out["pairs"] | "WritePairs" >> WriteShards(
-        config.out_dir, "pairs", PAIR_SCHEMA, num_shards, key=lambda r: r["pair_id"]
+        config.out_dir, "pairs", PAIR_SCHEMA, num_shards, key=lambda r: r["pair_id"], records=True
     )
     _ = out["rejects"] | "WriteRejects" >> WriteShards(
-        config.out_dir, "rejects", REJECT_SCHEMA, 1, key=lambda r: f"{r['source']}\x00{r['line'] or 0:012d}"
+        config.out_dir,
+        "rejects",
+        REJECT_SCHEMA,
+        1,
+        key=lambda r: f"{r['source']}\x00{r['line'] or 0:012d}",
+        records=True,
     )
 
 

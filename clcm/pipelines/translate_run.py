@@ -6,7 +6,6 @@ is not there) run here, before any worker starts, so they surface as one clear C
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ from clcm.errors import ModelError
 from clcm.hub import check_model, check_path
 from clcm.pipelines.cache import default_cache_dir, write_bytes
 from clcm.pipelines.options import default_runner, make_pipeline_options, runner_name
+from clcm.pipelines.sinks import shard_records
 from clcm.pipelines.sources import caption_files, check_caption_files
 from clcm.pipelines.translate import (
     ROWS_PER_SHARD,
@@ -39,7 +39,7 @@ from clcm.schemas import (
     Manifest,
     check_counts,
     check_not_empty,
-    input_record,
+    input_records,
     layout,
 )
 from clcm.schemas.io import check_writable_dir, shard_count
@@ -119,24 +119,6 @@ def _is_local(path: str) -> bool:
     return "://" not in path
 
 
-def _shards(out_dir: str, kind: str, total: int) -> list[dict[str, Any]]:
-    """Manifest records of the written shards, streamed: rows from each Parquet footer, sha256 and size from one
-    chunked read (no shard is held in memory)."""
-    records = []
-    for i in range(total):
-        path = layout.shard_path(out_dir, kind, i, total)
-        h, size = hashlib.sha256(), 0
-        with storage.open_read(path) as fh:
-            while block := fh.read(1 << 20):
-                h.update(block)
-                size += len(block)
-        with storage.open_read(path) as fh:
-            rows = pq.ParquetFile(fh).metadata.num_rows
-        name = layout.shard_record_name(kind, layout.shard_name(kind, i, total))
-        records.append({"name": name, "rows": rows, "table": kind, "bytes": size, "sha256": h.hexdigest()})
-    return records
-
-
 def _remove_stale(out_dir: str, keep: set[str]) -> None:
     """Delete pair/reject shards of an earlier run that this run did not write (e.g. another shard count)."""
     for kind in ("pairs", "rejects"):
@@ -195,7 +177,10 @@ def run(config: TranslateConfig, beam_args: list[str] | tuple[str, ...] = (), *,
     names = {layout.shard_name("pairs", i, num_shards) for i in range(num_shards)}
     names.add(layout.shard_name("rejects", 0, 1))
     _remove_stale(config.out_dir, names)
-    shards = _shards(config.out_dir, "pairs", num_shards) + _shards(config.out_dir, "rejects", 1)
+    # the records the shard writers left (rows, sha256 and size of the bytes they wrote): no shard is read back
+    shards = shard_records(config.out_dir, "pairs", num_shards, "pairs") + shard_records(
+        config.out_dir, "rejects", 1, "rejects"
+    )
     pairs = sum(s["rows"] for s in shards if s["table"] == "pairs")
     if pairs % len(plans):
         raise AccountingError(f"{pairs} pair rows is not a multiple of {len(plans)} target languages")
@@ -222,7 +207,7 @@ def run(config: TranslateConfig, beam_args: list[str] | tuple[str, ...] = (), *,
         command="translate",
         config=config_record(config, plans),
         counts=counts,
-        inputs=[input_record(f) if _is_local(f) else {"path": f} for f in files],
+        inputs=input_records(files),  # the import stage's recorded sha256 where it wrote them
         shards=shards,
         models=[
             {"role": f"{role}:{p.lang}", "id": s.model, "revision": s.revision, "backend": s.backend}

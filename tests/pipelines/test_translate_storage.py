@@ -11,6 +11,7 @@ import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from run_support import write_caption_shard
 
+from clcm import storage
 from clcm.pipelines.model_files import local_copy, upload_dir
 from clcm.pipelines.translate import TranslateConfig
 from clcm.pipelines.translate_run import run
@@ -20,7 +21,7 @@ from clcm.translation import DecodeSettings
 pytestmark = pytest.mark.timeout(180)
 
 
-def test_ct2_conversion_goes_under_the_output_directory_and_the_manifest_is_streamed(tmp_path, monkeypatch):
+def test_ct2_conversion_goes_under_the_output_directory_and_the_manifest_comes_from_the_writers(tmp_path, monkeypatch):
     models = build_test_models(tmp_path.parent / "tiny_seq2seq_storage")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     write_caption_shard(tmp_path / "in", sample_captions(8))
@@ -33,7 +34,11 @@ def test_ct2_conversion_goes_under_the_output_directory_and_the_manifest_is_stre
         settings=DecodeSettings(max_length=8),
         use_cache=False,
     )
+    opened = []
+    real_open = storage.open_read
+    monkeypatch.setattr(storage, "open_read", lambda p: opened.append(str(p)) or real_open(p))
     manifest = run(cfg, runner=FnApiRunner())
+    assert not [p for p in opened if "/out/pairs/pairs-" in p]  # the shard records come from the writers
     (converted,) = (tmp_path / "out" / "models" / "ct2").iterdir()
     assert (converted / "model.bin").is_file() and not (tmp_path / "xdg" / "clcm" / "ct2").exists()
     assert {m["id"] for m in manifest.models} == {str(converted)}
