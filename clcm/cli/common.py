@@ -69,11 +69,18 @@ def _not_reported_by_cli(record: logging.LogRecord) -> bool:
 
 def beam_args(ctx: typer.Context) -> list[str]:
     """The command's unknown flags, which go to Beam; a flag Beam does not know either is a usage error that names
-    the close matches among the command's own flags and Beam's (``--modle`` -> ``--model``)."""
+    the close matches among the command's own flags and Beam's (``--modle`` -> ``--model``).
+
+    Object-store flags among them (``--s3_endpoint_url``, ``--s3_region_name``, ...) configure the driver's own file
+    operations too (:func:`clcm.storage.configure`), not only the workers'.
+    """
+    from clcm import storage
     from clcm.pipelines.options import check_beam_args
 
     own = [opt for p in ctx.command.params for opt in (*p.opts, *p.secondary_opts) if opt.startswith("--")]
     check_beam_args(ctx.args, own)
+    if ctx.args:
+        storage.configure(ctx.args)
     return list(ctx.args)
 
 

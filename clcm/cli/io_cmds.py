@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,10 +16,15 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
 
 def import_cmd(
     inputs: Annotated[
-        list[Path], typer.Argument(help="Input files or directories.", metavar="INPUT...", show_default=False)
+        list[str],
+        typer.Argument(
+            help="Input files or directories: local paths or URLs (s3://, gs://), globs quoted (s3://b/in/*.jsonl).",
+            metavar="INPUT...",
+            show_default=False,
+        ),
     ],
     fmt: Annotated[str, typer.Option("--format", "-f", help="multi30k | nrccr | jsonl | tsv | parquet")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output directory (local path or URL).")],
     langs: Annotated[str | None, typer.Option(help="multi30k: languages, comma-separated (default: all).")] = None,
     splits: Annotated[
         str | None,
@@ -39,7 +43,7 @@ def import_cmd(
     from clcm.formats.inspect import counts_table
 
     config = ImportConfig(
-        format=fmt, inputs=tuple(map(str, inputs)), out=str(out), langs=_csv(langs), splits=_csv(splits),
+        format=fmt, inputs=tuple(inputs), out=out, langs=_csv(langs), splits=_csv(splits),
         source_lang=source_lang, as_pairs=as_pairs, dataset=dataset, rows_per_shard=rows_per_shard,
         overwrite=True,  # claim_out decided: own earlier output is replaced
     )  # fmt: skip
@@ -49,9 +53,9 @@ def import_cmd(
 
 
 def export_cmd(
-    input_dir: Annotated[Path, typer.Argument(help="Stage dir (captions/, pairs/, kept/ or scored/) or shard dir.")],
+    input_dir: Annotated[str, typer.Argument(help="Stage dir (captions/, pairs/, kept/ or scored/) or shard dir.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="nrccr | jsonl")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output directory (local path or URL).")],
     collection: Annotated[
         str | None, typer.Option(help="nrccr: collection name in file names (default: the rows' dataset).")
     ] = None,
@@ -61,7 +65,7 @@ def export_cmd(
     from clcm.formats.export import ExportConfig, run_export
     from clcm.formats.inspect import counts_table
 
-    config = ExportConfig(format=fmt, input=str(input_dir), out=str(out), collection=collection)
+    config = ExportConfig(format=fmt, input=input_dir, out=out, collection=collection)
     claim_out(out, "export", overwrite)
     result = run_export(config)
     console = Console()
@@ -71,7 +75,7 @@ def export_cmd(
 
 
 def inspect_cmd(
-    path: Annotated[Path, typer.Argument(help="A Parquet file, a stage directory or a shard directory.")],
+    path: Annotated[str, typer.Argument(help="A Parquet file, a stage directory or a shard directory (or a URL).")],
     rows: Annotated[int, typer.Option("--rows", "-n", help="Sample rows to show per table.")] = 5,
 ) -> None:
     """Show a table's schema, row count, manifest counts and a few rows."""

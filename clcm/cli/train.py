@@ -122,7 +122,7 @@ def evaluate_cmd(
     tgt_lang: Annotated[str | None, typer.Option(help="Query language.")] = None,
     split: Annotated[str | None, typer.Option(help="Use only rows of this split.")] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
-    out: Annotated[Path | None, typer.Option(help="Write the metrics JSON here too.")] = None,
+    out: Annotated[str | None, typer.Option(help="Write the metrics JSON here too (a local path or URL).")] = None,
 ) -> None:
     """Evaluate a checkpoint: R@1/5/10, MedR, MeanR, mAP, SumR in both directions, as JSON (fused methods: every
     fusion weight of NRCCR's video tester too)."""
@@ -134,8 +134,9 @@ def evaluate_cmd(
     )
     text = json.dumps(round_floats(metrics), indent=2)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n", encoding="utf-8")
+        from clcm import storage
+
+        storage.write_text(out, text + "\n")
     typer.echo(text)
 
 

@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
+from clcm import storage
 from clcm.configs import check_config
 from clcm.errors import InputError, OutputError, UsageError
 from clcm.formats import nrccr
@@ -41,10 +40,9 @@ from clcm.schemas import (
     iter_batches,
     layout,
     write_manifest,
-    write_text_atomic,
 )
 from clcm.schemas import reasons as R
-from clcm.schemas.io import SchemaError, file_sha256
+from clcm.schemas.io import SchemaError, parquet_file, shard_record, write_bytes_atomic
 from clcm.schemas.paths import inside, name_problem, safe_name
 
 log = logging.getLogger(__name__)
@@ -61,8 +59,8 @@ class ExportConfig:
     Args:
         format: nrccr or jsonl.
         input: a stage directory (import, translate, score or filter output: its ``captions/`` and its ``pairs/``,
-            ``kept/`` or ``scored/`` shards) or a directory of caption or pair shards.
-        out: output directory.
+            ``kept/`` or ``scored/`` shards) or a directory of caption or pair shards; a local path or URL.
+        out: output directory (a local path or URL).
         collection: NRCCR collection name used in file names (default: the rows' single ``dataset`` value).
     """
 
@@ -77,15 +75,18 @@ class ExportConfig:
             safe_name(self.collection, "--collection")
 
 
-def _file_record(out: Path, name: str, lines: int) -> dict[str, Any]:
-    """A written file as a manifest shard record (like the Parquet writers': name, rows, sha256, bytes)."""
+def _write_file(out: str, name: str, lines: list[str]) -> dict[str, Any]:
+    """Write one text file inside ``out`` (local or URL); its manifest shard record (like the Parquet writers':
+    name, rows, sha256, bytes), hashed from the bytes written."""
     path = inside(out, name)
-    return {"name": name, "rows": lines, "sha256": file_sha256(path), "bytes": path.stat().st_size}
+    data = "".join(lines).encode("utf-8")
+    write_bytes_atomic(path, data)
+    return shard_record(path, data, len(lines))
 
 
 @dataclass
 class ExportResult:
-    out: Path
+    out: str
     files: dict[str, int]  # file name -> lines
     counts: dict[str, Any]
 
@@ -102,7 +103,7 @@ def _rows(files: list[str], schema: Any) -> Iterator[dict[str, Any]]:
 def _table_of(path: str) -> str | None:
     """``captions`` or ``pairs`` (scored pairs are pairs) by the file's schema; None for anything else."""
     try:
-        schema = pq.read_schema(path)
+        schema = parquet_file(path).schema_arrow
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
     if all(n in schema.names for n in CAPTION_SCHEMA.names):
@@ -110,14 +111,14 @@ def _table_of(path: str) -> str | None:
     return "pairs" if all(n in schema.names for n in PAIR_SCHEMA.names) else None
 
 
-def _tables(path: Path) -> dict[str, list[str]]:
-    """The caption and pair shards of ``path`` (a folder of users' own shards is sorted by schema)."""
-    if not path.is_dir():
+def _tables(path: str) -> dict[str, list[str]]:
+    """The caption and pair shards of ``path`` (local or URL; a folder of users' own shards is sorted by schema)."""
+    if not storage.is_dir(path):
         raise InputError(f"export input must be a directory of shards: {path}")
     found = {}
     for name, groups in (("captions", layout.CAPTION_INPUTS), ("pairs", layout.PAIR_INPUTS)):
         try:
-            files = layout.input_files(str(path), groups)
+            files = layout.input_files(path, groups)
         except InputError:
             continue
         if files := [f for f in files if _table_of(f) == name]:
@@ -197,7 +198,9 @@ def _nrccr_lines(row: dict[str, Any], table: str, skipped: Counter[str]) -> list
     return lines
 
 
-def _export_nrccr(tables: dict[str, list[str]], config: ExportConfig, skipped: Counter[str]) -> tuple[int, int, dict]:
+def _export_nrccr(
+    tables: dict[str, list[str]], config: ExportConfig, skipped: Counter[str]
+) -> tuple[int, int, list[dict[str, Any]]]:
     w = _NrccrWriter(config.collection)
     read = kept = 0
     for table, schema, ident in (("captions", CAPTION_SCHEMA, "caption_id"), ("pairs", PAIR_SCHEMA, "pair_id")):
@@ -216,54 +219,47 @@ def _export_nrccr(tables: dict[str, list[str]], config: ExportConfig, skipped: C
                 w.add(row, tag, mt, text, row[ident])
             kept += 1
     collection = w.resolve_collection() if w.files else (config.collection or "")
-    out = Path(config.out)
-    files = {}
-    for (split, tag, mt), lines in w.files.items():
-        name = nrccr.file_name(collection, split, tag, mt)
-        write_text_atomic(inside(out, name), "".join(lines))
-        files[name] = len(lines)
-    files = dict(sorted(files.items()))
-    return read, kept, files
+    named = {nrccr.file_name(collection, *key): lines for key, lines in w.files.items()}
+    return read, kept, [_write_file(config.out, name, named[name]) for name in sorted(named)]
 
 
-def _export_jsonl(tables: dict[str, list[str]], config: ExportConfig) -> tuple[int, int, dict]:
-    out = Path(config.out)
+def _export_jsonl(tables: dict[str, list[str]], config: ExportConfig) -> tuple[int, int, list[dict[str, Any]]]:
     read = 0
-    files = {}
+    written = []
     for name, schema in (("captions", CAPTION_SCHEMA), ("pairs", PAIR_SCHEMA)):
         if name not in tables:
             continue
         lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in _rows(tables[name], schema)]
-        write_text_atomic(inside(out, f"{name}.jsonl"), "".join(lines))
-        files[f"{name}.jsonl"] = len(lines)
+        written.append(_write_file(config.out, f"{name}.jsonl", lines))
         read += len(lines)
-    return read, read, files
+    return read, read, written
 
 
 def run_export(config: ExportConfig) -> ExportResult:
     """Export the shards of ``config.input`` (see the module docstring). Writes ``_manifest.json`` next to them."""
     if config.format not in EXPORT_FORMATS:
         raise UsageError(f"unknown export format {config.format!r}; choose one of {', '.join(EXPORT_FORMATS)}")
-    tables = _tables(Path(config.input))
-    out = Path(config.out)
-    if out.exists() and not out.is_dir():
+    tables = _tables(config.input)
+    out = config.out
+    if not storage.is_url(out) and os.path.exists(out) and not os.path.isdir(out):
         raise OutputError(f"--out {out} exists and is not a directory")
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        storage.makedirs(out)
     except OSError as exc:
         raise OutputError(f"cannot create {out}: {exc}") from exc
     skipped: Counter[str] = Counter()
     if config.format == "nrccr":
-        read, kept, files = _export_nrccr(tables, config, skipped)
+        read, kept, written = _export_nrccr(tables, config, skipped)
     else:
-        read, kept, files = _export_jsonl(tables, config)
+        read, kept, written = _export_jsonl(tables, config)
+    files = {r["name"]: r["rows"] for r in written}
     counts = {"read": read, "kept": kept, "rejected": dict(sorted(skipped.items()))}
     manifest = Manifest(
         command="export",
         config=asdict(config),
         counts=counts,
         inputs=[{"path": f} for files in tables.values() for f in files],
-        shards=[_file_record(out, name, lines) for name, lines in files.items()],
+        shards=written,
         extra={"files": files},
     )
     write_manifest(out, manifest, empty_input_ok=True)  # empty input: e.g. a filter kept nothing (its warning)

@@ -10,16 +10,18 @@ Output directory layout (see :mod:`clcm.schemas.layout`)::
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from clcm import storage
 from clcm.configs import check_config, option
 from clcm.errors import OutputError, UsageError
 from clcm.formats.multi30k import import_multi30k
 from clcm.formats.nrccr import import_nrccr
-from clcm.formats.records import ImportSink, unique_paths
+from clcm.formats.records import ImportSink, expand_inputs, unique_paths
 from clcm.formats.tabular import import_tabular
 from clcm.schemas import (
     CAPTION_SCHEMA,
@@ -44,8 +46,9 @@ class ImportConfig:
 
     Args:
         format: one of FORMATS.
-        inputs: input files or directories (multi30k: directories; nrccr: files or TextData directories).
-        out: output directory.
+        inputs: input files or directories (multi30k: directories; nrccr: files or TextData directories); local
+            paths or object-store URLs, and glob patterns (``s3://bucket/in/*.jsonl``) for files.
+        out: output directory (a local path or URL).
         langs: multi30k only: languages to import (default: all present); with as_pairs the source is added.
         splits: multi30k only: splits to import, as in the file names (default: all present).
         source_lang: multi30k only: the language of the source captions.
@@ -87,38 +90,41 @@ class ImportConfig:
 
 @dataclass
 class ImportResult:
-    out: Path
+    out: str
     counts: dict[str, Any]
-    manifest: Path
+    manifest: Path | str
 
 
-def _own_outputs(out: Path) -> list[Path]:
+def _own_outputs(out: str) -> list[str]:
     """Shards and manifest of an earlier import (also the flat ``<table>-*.parquet`` of earlier versions)."""
     names = [f"{d}{name}-*.parquet" for name, _ in TABLES for d in ("", f"{name}/")]
-    return sorted({p for pattern in names for p in out.glob(pattern)} | set(out.glob(MANIFEST_NAME)))
+    return sorted({p for pattern in [*names, MANIFEST_NAME] for p in storage.match(storage.join(out, pattern))})
 
 
-def prepare_out(out: Path, overwrite: bool) -> None:
-    """Create ``out``; refuse to mix with an earlier import's shards unless ``overwrite`` (which removes them)."""
-    if out.exists() and not out.is_dir():
+def prepare_out(out: str, overwrite: bool) -> None:
+    """Create ``out`` (local or URL); refuse to mix with an earlier import's shards unless ``overwrite`` (which
+    removes them)."""
+    if not storage.is_url(out) and os.path.exists(out) and not os.path.isdir(out):
         raise OutputError(f"--out {out} exists and is not a directory")
-    old = _own_outputs(out) if out.is_dir() else []
+    old = _own_outputs(out)
     if old and not overwrite:
-        raise OutputError(f"{out} already holds import outputs ({old[0].name}, ...); pass --overwrite to replace")
+        name = storage.basename(old[0])
+        raise OutputError(f"{out} already holds import outputs ({name}, ...); pass --overwrite to replace")
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        for p in old:
-            p.unlink()
-        for name, _ in TABLES:  # a table this import does not write must not linger as an empty directory
-            if (out / name).is_dir() and not any((out / name).iterdir()):
-                (out / name).rmdir()
+        storage.makedirs(out)
+        storage.delete(old)
+        if not storage.is_url(out):  # a table this import does not write must not linger as an empty directory
+            for name, _ in TABLES:
+                table_dir = os.path.join(out, name)
+                if os.path.isdir(table_dir) and not os.listdir(table_dir):
+                    os.rmdir(table_dir)
     except OSError as exc:
         raise OutputError(f"cannot write to {out}: {exc}") from exc
 
 
-def read_inputs(config: ImportConfig, sink: ImportSink) -> tuple[list[Path], dict[str, Any]]:
+def read_inputs(config: ImportConfig, sink: ImportSink) -> tuple[list[str], dict[str, Any]]:
     """Dispatch to the format's reader. Returns the files read and format-specific manifest extras."""
-    inputs = unique_paths([Path(p) for p in config.inputs])
+    inputs = unique_paths(expand_inputs(config.inputs))
     if config.format == "multi30k":
         files = import_multi30k(inputs, sink, config.langs, config.splits, config.source_lang, config.as_pairs)
         return files, {}
@@ -131,7 +137,7 @@ def read_inputs(config: ImportConfig, sink: ImportSink) -> tuple[list[Path], dic
 def run_import(config: ImportConfig) -> ImportResult:
     """Run one import (see the module docstring for the outputs). Raises ClcmError subclasses for user mistakes."""
     config.validate()
-    out = Path(config.out)
+    out = config.out
     t0 = time.perf_counter()
     sink = ImportSink()
     files, extra = read_inputs(config, sink)  # input errors surface before anything is written

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from rich.console import RenderableType
 from rich.table import Table
 
+from clcm import storage
 from clcm.errors import InputError
 from clcm.schemas import MANIFEST_NAME, layout, read_manifest
+from clcm.schemas.io import parquet_file
 
 SAMPLE_CELL_CHARS = 200
 
@@ -26,26 +27,21 @@ class TableInfo:
     name: str
     schema_version: str
     rows: int = 0
-    files: list[Path] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # local paths or URLs
     schema: pa.Schema | None = None
     table: str = ""  # the schema's ``table`` metadata (``scored_pairs`` for kept/ and dropped/)
 
 
-def _parquet_groups(path: Path) -> dict[str, list[Path]]:
-    if path.is_file():
-        return {"": [path]}
-    return {kind: [Path(f) for f in files] for kind, files in layout.stage_shards(str(path)).items()}
-
-
-def describe(path: str | Path) -> tuple[list[TableInfo], dict[str, Any] | None]:
-    """The tables under ``path`` (a Parquet file, a stage or a shard directory) and its manifest, if any."""
-    path = Path(path)
-    if not path.exists():
+def describe(path: str | os.PathLike) -> tuple[list[TableInfo], dict[str, Any] | None]:
+    """The tables under ``path`` (a Parquet file, a stage or a shard directory; local or URL) and its manifest."""
+    path = os.fspath(path)
+    is_file = storage.is_file(path)
+    if not is_file and not storage.is_dir(path):
         raise InputError(f"no such file or directory: {path}")
-    groups = _parquet_groups(path)
+    groups = {"": [path]} if is_file else layout.stage_shards(path)
     manifest = None
-    mpath = path / MANIFEST_NAME if path.is_dir() else None
-    if mpath is not None and mpath.is_file():
+    mpath = None if is_file else storage.join(path, MANIFEST_NAME)
+    if mpath is not None and storage.is_file(mpath):
         try:
             manifest = read_manifest(mpath).__dict__
         except ValueError as exc:  # includes JSONDecodeError
@@ -56,12 +52,12 @@ def describe(path: str | Path) -> tuple[list[TableInfo], dict[str, Any] | None]:
     for kind, files in groups.items():
         for f in files:
             try:
-                meta = pq.read_metadata(f)
+                meta = parquet_file(f).metadata
                 schema = meta.schema.to_arrow_schema()
             except (OSError, pa.ArrowException) as exc:
                 raise InputError(f"cannot read Parquet {f}: {exc}") from exc
             md = schema.metadata or {}
-            table = md.get(b"table", f.name.split("-")[0].encode()).decode()
+            table = md.get(b"table", storage.basename(f).split("-")[0].encode()).decode()
             version = md.get(b"schema_version", b"missing").decode()
             info = tables.setdefault(kind or table, TableInfo(kind or table, version, schema=schema, table=table))
             info.rows += meta.num_rows
@@ -69,17 +65,17 @@ def describe(path: str | Path) -> tuple[list[TableInfo], dict[str, Any] | None]:
     return list(tables.values()), manifest
 
 
-def manifest_mismatches(path: str | Path, tables: list[TableInfo], manifest: dict[str, Any]) -> list[str]:
+def manifest_mismatches(path: str | os.PathLike, tables: list[TableInfo], manifest: dict[str, Any]) -> list[str]:
     """Where the shards on disk and the manifest's shard list disagree (missing, unlisted, other row counts)."""
-    root = Path(path)
-    if not root.is_dir() or not manifest.get("shards"):
+    root = os.fspath(path)
+    if not manifest.get("shards") or storage.is_file(root):
         return []
-    on_disk = {f.relative_to(root).as_posix(): f for info in tables for f in info.files}
+    on_disk = {storage.relpath(f, root): f for info in tables for f in info.files}
     listed = {s["name"]: s for s in manifest["shards"]}
     problems = [f"{name}: in the manifest, not on disk" for name in sorted(set(listed) - set(on_disk))]
     problems += [f"{name}: on disk, not in the manifest" for name in sorted(set(on_disk) - set(listed))]
     for name in sorted(set(listed) & set(on_disk)):
-        rows = pq.read_metadata(on_disk[name]).num_rows
+        rows = parquet_file(on_disk[name]).metadata.num_rows
         if "rows" in listed[name] and listed[name]["rows"] != rows:
             problems.append(f"{name}: {rows} rows on disk, the manifest says {listed[name]['rows']}")
     return problems
@@ -89,7 +85,7 @@ def sample_rows(info: TableInfo, n: int) -> list[dict[str, Any]]:
     """The first ``n`` rows of a table (reads only as many batches as needed)."""
     rows: list[dict[str, Any]] = []
     for f in info.files:
-        for batch in pq.ParquetFile(f).iter_batches(batch_size=max(n, 1)):
+        for batch in parquet_file(f).iter_batches(batch_size=max(n, 1)):
             rows.extend(batch.to_pylist()[: n - len(rows)])
             if len(rows) >= n:
                 return rows
@@ -118,7 +114,7 @@ def counts_table(counts: dict[str, Any], title: str = "records") -> Table:
     return t
 
 
-def render_inspect(path: str | Path, n: int = 5) -> Iterator[RenderableType]:
+def render_inspect(path: str | os.PathLike, n: int = 5) -> Iterator[RenderableType]:
     """Rich renderables for ``clcm-data inspect``: per table its schema name/version, rows, files and samples."""
     tables, manifest = describe(path)
     if manifest is not None:
@@ -130,9 +126,8 @@ def render_inspect(path: str | Path, n: int = 5) -> Iterator[RenderableType]:
             yield counts_table(manifest["counts"], title="manifest counts")
         for problem in manifest_mismatches(path, tables, manifest):
             yield f"[bold red]manifest mismatch[/bold red]: {problem}"
-    models = Path(path) / layout.MODELS
-    if models.is_dir():
-        names = sorted(p.name for p in models.iterdir() if not p.name.startswith("."))
+    names = [storage.basename(p) for p in storage.match(storage.join(path, layout.MODELS, "*"))]
+    if names := [name for name in names if not name.startswith(".")]:
         yield f"[bold]{layout.MODELS}/[/bold]: {', '.join(names)}"
     for info in tables:
         table = f" ({info.table})" if info.table and info.table != info.name else ""

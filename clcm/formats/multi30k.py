@@ -12,12 +12,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
+from clcm import storage
 from clcm.errors import InputError, UsageError
 from clcm.formats.records import ImportSink, RecordError, decode_line, iter_lines
 from clcm.schemas import caption_id, is_known_lang, pair_id
@@ -32,8 +33,8 @@ _TEXT_FILE = re.compile(r"^(?P<split>[^.]+)\.(?P<lang>[^.]+)(?:\.gz)?$")
 @dataclass(frozen=True)
 class SplitFiles:
     split: str  # as in the file names (e.g. test_2016_flickr)
-    images: Path
-    langs: dict[str, Path]
+    images: str  # a local path or URL
+    langs: dict[str, str]
 
 
 def strip_media_suffix(name: str) -> str:
@@ -43,26 +44,27 @@ def strip_media_suffix(name: str) -> str:
     return name
 
 
-def discover(inputs: Sequence[Path]) -> dict[str, SplitFiles]:
-    """Find ``{split}.images.txt`` and its ``{split}.{lang}[.gz]`` files in the input directories."""
-    images: dict[str, Path] = {}
-    texts: dict[str, dict[str, Path]] = {}
-    for d in inputs:
-        if not d.is_dir():
+def discover(inputs: Sequence[str | os.PathLike]) -> dict[str, SplitFiles]:
+    """Find ``{split}.images.txt`` and its ``{split}.{lang}[.gz]`` files in the input directories (local or URLs)."""
+    images: dict[str, str] = {}
+    texts: dict[str, dict[str, str]] = {}
+    for d in map(os.fspath, inputs):
+        if not storage.is_dir(d):
             raise InputError(f"multi30k input must be a directory holding {{split}}.{{lang}}.gz files: {d}")
-        for f in sorted(d.iterdir()):
-            if f.name.endswith(".images.txt"):
-                split = f.name[: -len(".images.txt")]
+        for f in storage.match(storage.join(d, "*")):  # the directory's files (sorted)
+            name = storage.basename(f)
+            if name.endswith(".images.txt"):
+                split = name[: -len(".images.txt")]
                 if split in images:
                     raise UsageError(f"split {split!r} found twice: {images[split]} and {f}")
                 images[split] = f
-            elif (m := _TEXT_FILE.match(f.name)) and f.is_file():
+            elif m := _TEXT_FILE.match(name):
                 split, lang = m["split"], m["lang"]
                 if lang in texts.setdefault(split, {}):
                     raise UsageError(f"{split}.{lang} found twice: {texts[split][lang]} and {f}")
                 texts[split][lang] = f
     for split, by_lang in texts.items():  # other files (README.md, ...) are ignored unless gzipped
-        if split not in images and any(f.name.endswith(".gz") for f in by_lang.values()):
+        if split not in images and any(f.endswith(".gz") for f in by_lang.values()):
             raise InputError(f"{split}.*.gz caption files have no {split}.images.txt next to them")
     return {s: SplitFiles(s, images[s], dict(sorted(texts.get(s, {}).items()))) for s in sorted(images)}
 
@@ -90,7 +92,7 @@ def select(
     return chosen
 
 
-def _read_images(path: Path) -> tuple[list[str | None], list[str]]:
+def _read_images(path: str) -> tuple[list[str | None], list[str]]:
     """Media ids per line (None for an unusable line) and a problem description per line ("" if fine)."""
     media: list[str | None] = []
     problems: list[str] = []
@@ -99,24 +101,24 @@ def _read_images(path: Path) -> tuple[list[str | None], list[str]]:
             name = decode_line(raw).strip()
         except RecordError:
             media.append(None)
-            problems.append(f"{path.name} line {n} is not UTF-8")
+            problems.append(f"{storage.basename(path)} line {n} is not UTF-8")
             continue
         media.append(strip_media_suffix(name) if name else None)
-        problems.append("" if name else f"{path.name} line {n} is empty")
+        problems.append("" if name else f"{storage.basename(path)} line {n} is empty")
     return media, problems
 
 
 def import_multi30k(
-    inputs: Sequence[Path],
+    inputs: Sequence[str],
     sink: ImportSink,
     langs: Sequence[str] | None = None,
     splits: Sequence[str] | None = None,
     source_lang: str = "en",
     as_pairs: bool = False,
-) -> list[Path]:
+) -> list[str]:
     """Import Multi30K task files into ``sink``. Returns the files read (for the manifest)."""
     chosen = select(discover(inputs), langs, splits, also=[source_lang] if as_pairs else [])
-    files: list[Path] = []
+    files: list[str] = []
     for sf in chosen:
         split = SPLIT_NAMES.get(sf.split, sf.split)
         media, problems = _read_images(sf.images)
@@ -144,9 +146,8 @@ def import_multi30k(
                 i = n - 1
                 try:
                     if i >= len(media):
-                        raise RecordError(
-                            R.LENGTH_MISMATCH, f"line {n} is beyond the {len(media)} lines of {sf.images.name}"
-                        )
+                        images = storage.basename(sf.images)
+                        raise RecordError(R.LENGTH_MISMATCH, f"line {n} is beyond the {len(media)} lines of {images}")
                     text = decode_line(raw)
                     if media[i] is None:
                         raise RecordError(R.MISSING_FIELD, f"no media id: {problems[i]}")
@@ -185,6 +186,7 @@ def import_multi30k(
                 sink.count_read()
                 sink.reject(
                     path, i + 1, media[i], R.LENGTH_MISMATCH,
-                    f"no line for image {media[i]!r}: {path.name} has {n_lines} lines, {sf.images.name} {len(media)}",
+                    f"no line for image {media[i]!r}: {storage.basename(path)} has {n_lines} lines, "
+                    f"{storage.basename(sf.images)} {len(media)}",
                 )  # fmt: skip
     return files

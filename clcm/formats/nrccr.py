@@ -23,8 +23,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
+from clcm import storage
 from clcm.errors import InputError
 from clcm.formats.multi30k import strip_media_suffix
 from clcm.formats.records import ImportSink, RecordError, check_text, decode_line, iter_lines, unique_paths
@@ -115,17 +115,18 @@ def file_name(collection: str, split: str, tag: str, mt: bool) -> str:
     return f"{collection}{base}_{role}{'_' + rest if rest else ''}{'_task1' if task1 else ''}{SUFFIX}"
 
 
-def input_files(inputs: Sequence[Path]) -> list[Path]:
-    """The caption files of the inputs: files as given, directories' ``*.caption.txt`` files (sorted)."""
-    files: list[Path] = []
+def input_files(inputs: Sequence[str]) -> list[str]:
+    """The caption files of the inputs (local or URLs): files as given, directories' ``*.caption.txt`` files
+    (sorted)."""
+    files: list[str] = []
     for p in inputs:
-        if p.is_dir():
-            found = sorted(p.glob(f"*{SUFFIX}"))
+        if storage.is_file(p):
+            files.append(p)
+        elif storage.is_dir(p):
+            found = storage.match(storage.join(p, f"*{SUFFIX}"))
             if not found:
                 raise InputError(f"no *{SUFFIX} files in {p}")
             files.extend(found)
-        elif p.is_file():
-            files.append(p)
         else:
             raise InputError(f"input not found: {p}")
     return files
@@ -134,21 +135,21 @@ def input_files(inputs: Sequence[Path]) -> list[Path]:
 @dataclass
 class _Line:
     cap: CapLine
-    source: Path
+    source: str
     n: int
     raw: bytes
     split: str | None
     dataset: str | None
 
 
-def import_nrccr(inputs: Sequence[Path], sink: ImportSink, dataset: str | None = None) -> list[Path]:
+def import_nrccr(inputs: Sequence[str], sink: ImportSink, dataset: str | None = None) -> list[str]:
     """Import NRCCR caption files into ``sink`` (captions, and pairs from enc2xx/enc2xx2enc); return the files read."""
     files = unique_paths(input_files(inputs))
     src: dict[tuple[str, int], str] = {}  # (media, k) -> kept enc text
     mt_lines: list[_Line] = []
     bt_lines: dict[tuple[str, str, int], _Line] = {}
     for path in files:
-        coll, split, file_tag = describe_file(path.name)
+        coll, split, file_tag = describe_file(storage.basename(path))
         try:
             role = parse_tag(file_tag) if file_tag else None
         except RecordError:  # e.g. an unknown language in the name: go by the line tags

@@ -7,14 +7,15 @@ exactly one of :meth:`~ImportSink.add_caption`, :meth:`~ImportSink.add_pair`, :m
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import IO, Any
 
+from clcm import storage
 from clcm.errors import InputError
 from clcm.schemas import is_known_lang, truncate_raw
 from clcm.schemas import reasons as R
@@ -38,14 +39,13 @@ def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes]]:
 
     Universal newlines, as Python's text mode: ``\\n``, ``\\r\\n`` and a lone ``\\r`` (classic Mac) each end a line,
     and line numbers count those lines. Bytes are not decoded here, so one bad line cannot kill the file. A missing
-    or unreadable file is an InputError.
+    or unreadable file is an InputError. ``path`` may be an object-store URL (read through :mod:`clcm.storage`).
     """
-    path = Path(path)
-    if not path.is_file():
+    path = os.fspath(path)
+    if not storage.is_file(path):
         raise InputError(f"input file not found: {path}")
-    opener = gzip.open if path.name.endswith(".gz") else open
     try:
-        with opener(path, "rb") as fh:
+        with _open_binary(path) as fh:
             n = 0
             for chunk in fh:  # split on \n by the file object; a lone \r inside a chunk splits it further
                 if chunk.endswith(b"\n"):
@@ -59,18 +59,40 @@ def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes]]:
         raise InputError(f"cannot read {path}: {exc}") from exc
 
 
-def unique_paths(paths: list[Path]) -> list[Path]:
-    """``paths`` without repeats of the same file (same path, or a link to it): read twice, every caption would be
-    doubled (under new ids where ids are numbered). A repeat is dropped with a warning."""
-    out: list[Path] = []
-    seen: dict[tuple[int, int], Path] = {}
-    for p in paths:
+@contextlib.contextmanager
+def _open_binary(path: str) -> Iterator[IO[bytes]]:
+    """A binary reader of a local file or URL, gunzipped when the name ends in ``.gz``."""
+    with storage.open_read(path) as fh:
+        yield gzip.GzipFile(fileobj=fh, mode="rb") if path.endswith(".gz") else fh  # type: ignore[misc]
+
+
+def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[str]:
+    """Input paths as strings, a glob pattern (``s3://b/in/*.jsonl``, which no shell expands) replaced by the files
+    it matches (sorted; listed through :mod:`clcm.storage`). A pattern that matches nothing is an InputError."""
+    out: list[str] = []
+    for p in map(os.fspath, inputs):
+        if any(c in p for c in "*?[") and not storage.exists(p):
+            found = storage.match(p)
+            if not found:
+                raise InputError(f"no input files match {p}")
+            out.extend(found)
+        else:
+            out.append(p)
+    return out
+
+
+def unique_paths(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """``paths`` without repeats of the same file (same path, or a link to it; the same URL): read twice, every
+    caption would be doubled (under new ids where ids are numbered). A repeat is dropped with a warning."""
+    out: list[str] = []
+    seen: dict[object, str] = {}
+    for p in map(os.fspath, paths):
         try:
-            st = p.stat()
+            st = None if storage.is_url(p) else os.stat(p)
         except OSError:  # missing/unreadable: the reader reports it
             out.append(p)
             continue
-        key = (st.st_dev, st.st_ino)
+        key = p if st is None else (st.st_dev, st.st_ino)
         if key in seen:
             log.warning("input %s is the same file as %s: read once", p, seen[key])
             continue

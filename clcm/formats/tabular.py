@@ -27,9 +27,9 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
+from clcm import storage
 from clcm.errors import InputError
 from clcm.formats.records import (
     ImportSink,
@@ -54,7 +54,7 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 Record = tuple[int, Any, "dict[str, Any] | RecordError"]  # (line/row number, raw, record or why it is unusable)
 
 
-def iter_jsonl(path: Path) -> Iterator[Record]:
+def iter_jsonl(path: str) -> Iterator[Record]:
     for n, raw in iter_lines(path):
         try:
             line = decode_line(raw)
@@ -84,7 +84,7 @@ def _tsv_fields(line: str) -> list[str]:
     return fields
 
 
-def iter_tsv(path: Path) -> Iterator[Record]:
+def iter_tsv(path: str) -> Iterator[Record]:
     lines = iter_lines(path)
     try:
         _, head = next(lines)
@@ -125,14 +125,15 @@ def _parquet_rows(batch: Any) -> Iterator[tuple[Any, dict[str, Any] | RecordErro
         yield rec, rec
 
 
-def iter_parquet(path: Path) -> Iterator[Record]:
+def iter_parquet(path: str) -> Iterator[Record]:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    if not path.is_file():
+    from clcm.schemas.io import parquet_file
+
+    if not storage.is_file(path):
         raise InputError(f"input file not found: {path}")
     try:
-        pf = pq.ParquetFile(path)
+        pf = parquet_file(path)
         n = 0
         for batch in pf.iter_batches(batch_size=8192):
             for raw, rec in _parquet_rows(batch):
@@ -210,15 +211,15 @@ class RowBuilder:
 
 
 def import_tabular(
-    fmt: str, inputs: Sequence[Path], sink: ImportSink, dataset: str | None = None
-) -> tuple[list[Path], list[str]]:
+    fmt: str, inputs: Sequence[str], sink: ImportSink, dataset: str | None = None
+) -> tuple[list[str], list[str]]:
     """Import JSONL/TSV/Parquet files into ``sink``. Returns the files read and the ignored column names."""
     reader = READERS[fmt]
     builder = RowBuilder(dataset)
     ignored: set[str] = set()
-    files: list[Path] = []
+    files: list[str] = []
     for path in inputs:
-        if path.is_dir():
+        if storage.is_dir(path):
             raise InputError(f"{fmt} input must be a file, got a directory: {path}")
         files.append(path)
         for n, raw, rec in reader(path):

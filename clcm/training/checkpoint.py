@@ -1,20 +1,22 @@
 """Checkpoints: everything needed to rebuild an objective for evaluation and to resume training exactly.
 
 A checkpoint holds only tensors and plain values (dict, list, tuple, str, int, float, bool, None) and is loaded with
-``torch.load(weights_only=True)``: a crafted file cannot run code, it is refused with one line (exit 3).
+``torch.load(weights_only=True)``: a crafted file cannot run code, it is refused with one line (exit 3). Paths may
+be object-store URLs: checkpoints are serialised in memory and written or read whole through :mod:`clcm.storage`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import random
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from clcm import storage
 from clcm.errors import InputError, ModelError
 from clcm.training.objectives import build_objective
 from clcm.training.objectives.base import BuildContext, Objective
@@ -68,19 +70,28 @@ def plain(value: Any, where: str = "checkpoint") -> Any:
     raise TypeError(f"{where}: {kind} cannot be stored in a checkpoint (tensors and plain values only)")
 
 
-def save(path: Path, payload: dict[str, Any]) -> None:
-    """Atomic torch.save (temp file + rename) so a crash never leaves a half-written checkpoint."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(plain({"format": FORMAT, **payload}), tmp)
+def save(path: str | os.PathLike, payload: dict[str, Any]) -> None:
+    """Atomic torch.save, so a crash never leaves a half-written checkpoint: a local temp file renamed into place,
+    or (a URL) serialised in memory and uploaded as one object."""
+    payload = plain({"format": FORMAT, **payload})
+    path = os.fspath(path)
+    if storage.is_url(path):
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        storage.write_bytes(path, buffer.getvalue())
+        return
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp{os.getpid()}")
+    torch.save(payload, tmp)
     os.replace(tmp, path)
 
 
-def load(path: str | Path) -> dict[str, Any]:
-    """A checkpoint written by :func:`save`; never runs code from the file (``weights_only=True``)."""
-    if not Path(path).is_file():
+def load(path: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint written by :func:`save` (local or URL); never runs code from the file (``weights_only=True``)."""
+    if not storage.is_file(path):
         raise InputError(f"cannot read checkpoint {path}: no such file")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        source = io.BytesIO(storage.read_bytes(path)) if storage.is_url(path) else path
+        ckpt = torch.load(source, map_location="cpu", weights_only=True)
     except OSError as exc:
         raise InputError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from exc
     except Exception as exc:  # any failure to parse an untrusted file means "not a checkpoint"

@@ -15,11 +15,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from clcm.errors import InputError
 from clcm.schemas import layout
-from clcm.schemas.io import check_schema_version
+from clcm.schemas.io import check_schema_version, parquet_file
 from clcm.training.config import COMMON_DEFAULTS, TrainConfig
 from clcm.training.features import FeatureStore
 
@@ -41,11 +40,12 @@ def strip_accents_lower(text: str) -> str:
 
 def _read_columns(path: str, wanted: list[str], groups: layout.Groups) -> tuple[pa.Table, list[str]]:
     """Read ``wanted`` columns that exist from a stage directory (its ``groups`` of kinds), a shard directory, a
-    Parquet file or a glob (see :func:`clcm.schemas.layout.input_files`); returns (table, table kinds)."""
+    Parquet file or a glob, local or URLs (see :func:`clcm.schemas.layout.input_files`); returns (table, table
+    kinds)."""
     files = layout.input_files(path, groups, what="Parquet shards")
     tables, kinds = [], []
     for f in files:
-        pf = pq.ParquetFile(f)
+        pf = parquet_file(f)
         schema = pf.schema_arrow
         try:
             check_schema_version(schema, f)
@@ -53,7 +53,7 @@ def _read_columns(path: str, wanted: list[str], groups: layout.Groups) -> tuple[
             raise InputError(str(exc)) from exc
         kinds.append((schema.metadata or {}).get(b"table", b"").decode())
         cols = list(dict.fromkeys(c for c in wanted if c in schema.names))  # wanted may repeat (keep_column="keep")
-        tables.append(pq.read_table(f, columns=cols).replace_schema_metadata(None))
+        tables.append(pf.read(columns=cols).replace_schema_metadata(None))
     if len({tuple(t.schema.names) for t in tables}) > 1:
         raise InputError(f"{path}: shards have different columns")
     table = pa.concat_tables(tables)

@@ -4,16 +4,19 @@ A spec is a path: ``X.npy`` (ids from ``X.ids.txt``/``X.txt`` next to it, or ``X
 directory (``feature.bin``/``id.txt``/``shape.txt``, optional ``video2frames.txt``), or a Parquet file with
 ``media_id`` and a list ``vector`` column; a ``clcm-train features`` output directory reads its BigFile, else its
 ``features.npy``, else its ``features.parquet``. Several specs can be joined with commas (e.g. train,val,test).
+Specs may be object-store URLs (``s3://...``): those are read into memory, local files are memory-mapped.
 """
 
 from __future__ import annotations
 
 import ast
+import io
+import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
+from clcm import storage
 from clcm.errors import InputError
 
 
@@ -82,25 +85,35 @@ class FeatureStore:
         return FeatureStore(matrix, ids, frames)
 
 
-def _read_ids(path: Path) -> list[str]:
-    return path.read_bytes().decode("ISO-8859-1").split()
+def _read_ids(path: str) -> list[str]:
+    return storage.read_bytes(path).decode("ISO-8859-1").split()
 
 
-def read_bigfile(directory: Path) -> FeatureStore:
+def _float32_matrix(path: str, n: int, d: int) -> np.ndarray:
+    """The (n, d) float32 matrix of a raw ``feature.bin``: memory-mapped locally, read whole from a URL."""
+    if not storage.is_url(path):
+        return np.memmap(path, dtype=np.float32, mode="r", shape=(n, d))
+    data = storage.read_bytes(path)
+    if len(data) != n * d * 4:
+        raise ValueError(f"feature.bin holds {len(data)} bytes, shape {n} x {d} float32 needs {n * d * 4}")
+    return np.frombuffer(data, dtype=np.float32).reshape(n, d)
+
+
+def read_bigfile(directory: str) -> FeatureStore:
     """BigFile: ``shape.txt`` "N D", ``id.txt`` (whitespace-separated ids), ``feature.bin`` (float32, N x D)."""
     try:
-        n, d = (int(x) for x in (directory / "shape.txt").read_text().split())
-        ids = _read_ids(directory / "id.txt")
-        matrix = np.memmap(directory / "feature.bin", dtype=np.float32, mode="r", shape=(n, d))
+        n, d = (int(x) for x in storage.read_text(storage.join(directory, "shape.txt")).split())
+        ids = _read_ids(storage.join(directory, "id.txt"))
+        matrix = _float32_matrix(storage.join(directory, "feature.bin"), n, d)
     except (OSError, ValueError) as exc:
         raise InputError(f"{directory}: not a readable BigFile ({exc})") from exc
     if len(ids) != n:
         raise InputError(f"{directory}: id.txt has {len(ids)} ids but shape.txt says {n}")
     frames = None
-    v2f = directory / "video2frames.txt"
-    if v2f.is_file():
+    v2f = storage.join(directory, "video2frames.txt")
+    if storage.is_file(v2f):
         try:
-            frames = ast.literal_eval(v2f.read_text(encoding="utf-8"))
+            frames = ast.literal_eval(storage.read_text(v2f))
         except (ValueError, SyntaxError) as exc:
             raise InputError(f"{v2f}: not a Python dict literal ({exc})") from exc
         if not isinstance(frames, dict):
@@ -113,29 +126,32 @@ def read_bigfile(directory: Path) -> FeatureStore:
     return FeatureStore(matrix, ids)
 
 
-def read_npy(path: Path, ids_path: Path | None) -> FeatureStore:
+def read_npy(path: str, ids_path: str | None) -> FeatureStore:
+    stem = path.removesuffix(".npy")
     if ids_path is None:
-        for cand in (path.with_suffix(".ids.txt"), path.with_suffix(".txt")):
-            if cand.is_file():
+        for cand in (f"{stem}.ids.txt", f"{stem}.txt"):
+            if storage.is_file(cand):
                 ids_path = cand
                 break
         else:
-            raise InputError(
-                f"{path}: no id list found (give it as {path}:IDS.txt or put {path.stem}.ids.txt beside it)"
-            )
+            name = storage.basename(stem)
+            raise InputError(f"{path}: no id list found (give it as {path}:IDS.txt or put {name}.ids.txt beside it)")
     try:
-        matrix = np.load(path, mmap_mode="r")
-        ids = [line.strip() for line in ids_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if storage.is_url(path):
+            matrix = np.load(io.BytesIO(storage.read_bytes(path)), allow_pickle=False)
+        else:
+            matrix = np.load(path, mmap_mode="r", allow_pickle=False)
+        ids = [line.strip() for line in storage.read_text(ids_path).splitlines() if line.strip()]
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read features {path} / {ids_path}: {exc}") from exc
     return FeatureStore(matrix, ids)
 
 
-def read_parquet(path: Path) -> FeatureStore:
-    import pyarrow.parquet as pq
+def read_parquet(path: str) -> FeatureStore:
+    from clcm.schemas.io import parquet_file
 
     try:
-        table = pq.read_table(path, columns=["media_id", "vector"])
+        table = parquet_file(path).read(columns=["media_id", "vector"])
     except (OSError, KeyError, ValueError) as exc:
         raise InputError(f"{path}: need Parquet columns media_id and vector ({exc})") from exc
     ids = table.column("media_id").to_pylist()
@@ -151,15 +167,18 @@ def load_features(spec: str) -> FeatureStore:
         ids_path = None
         if ".npy:" in part:
             part, ids = part.split(".npy:", 1)
-            part, ids_path = part + ".npy", Path(ids)
-        path = Path(part)
-        if path.is_dir() and not (path / "feature.bin").is_file():  # a `clcm-train features` output directory
-            path = next((path / f for f in ("features.npy", "features.parquet") if (path / f).is_file()), path)
-        if path.is_dir():
+            part, ids_path = part + ".npy", ids
+        path = part
+        is_dir = _is_dir(path)
+        if is_dir and not storage.is_file(storage.join(path, "feature.bin")):  # a `clcm-train features` output
+            found = (storage.join(path, f) for f in ("features.npy", "features.parquet"))
+            path = next((f for f in found if storage.is_file(f)), path)
+            is_dir = path == part
+        if is_dir:
             one = read_bigfile(path)
-        elif path.suffix == ".npy" and path.is_file():
+        elif path.endswith(".npy") and storage.is_file(path):
             one = read_npy(path, ids_path)
-        elif path.suffix == ".parquet" and path.is_file():
+        elif path.endswith(".parquet") and storage.is_file(path):
             one = read_parquet(path)
         else:
             raise InputError(f"feature spec {part!r}: not a .npy file, a .parquet file or a BigFile directory")
@@ -167,3 +186,8 @@ def load_features(spec: str) -> FeatureStore:
     if store is None:
         raise InputError("no visual features given (--features)")
     return store
+
+
+def _is_dir(path: str) -> bool:
+    """A local directory, or a URL that is not a file but has objects under it."""
+    return os.path.isdir(path) if not storage.is_url(path) else not storage.is_file(path) and storage.is_dir(path)

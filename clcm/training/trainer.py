@@ -6,6 +6,9 @@ followed by :meth:`Trainer.evaluate_epoch` (t2v R@1+R@5+R@10 on the fused score,
 ``train_one_epoch``/``evaluate``) and :meth:`Trainer.end_epoch` (schedule, early stopping, ``checkpoint_last.pt``
 and ``model_best.pt`` on improvement, ``epochs.csv``). ``steps.csv``, TensorBoard events and ``metrics.json`` are
 written too; ``cfg.resume`` continues exactly from a checkpoint.
+
+``cfg.out_dir`` may be an object-store URL: checkpoints and ``metrics.json`` are written as objects, the appended
+logs are uploaded after every epoch (:mod:`clcm.training.run_logs`).
 """
 
 from __future__ import annotations
@@ -16,12 +19,12 @@ import logging
 import math
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from clcm import storage
 from clcm.errors import InputError, UsageError
 from clcm.training import checkpoint
 from clcm.training.config import TrainConfig, resolve_defaults
@@ -32,6 +35,7 @@ from clcm.training.metrics import round_floats
 from clcm.training.models import top_layers
 from clcm.training.objectives import build_objective, objective_class
 from clcm.training.objectives.base import BuildContext, Objective, Stage
+from clcm.training.run_logs import RunLogs
 from clcm.training.runtime import amp_dtype, load_tokenizer, make_tokenize, resolve_device, seed_everything
 from clcm.training.schedule import Schedule
 
@@ -50,8 +54,8 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         if self.world > 1:
             self._init_distributed()
-        self.out = Path(cfg.out_dir)
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.out = cfg.out_dir
+        storage.makedirs(self.out)
         seed_everything(cfg.seed)
         self.store = load_features(cfg.features)
         cfg = resolve_defaults(cfg, objective_cls.train_defaults, frames=self.store.is_frames)
@@ -83,6 +87,7 @@ class Trainer:
         self.step = 0
         self.step_times: list[float] = []
         self.tb: Any = None
+        self.logs = RunLogs(self.out)  # last: a URL out_dir's logs get a local temporary directory
 
     # -- distributed ----------------------------------------------------------------------------------------------
     def _init_distributed(self) -> None:
@@ -192,9 +197,9 @@ class Trainer:
             self.tb.add_scalar(name, value, step)
 
     def _log_row(self, name: str, row: dict[str, Any]) -> None:
-        path = self.out / name
-        new = not path.exists()
-        with path.open("a", newline="", encoding="utf-8") as f:
+        path = self.logs.path(name)
+        new = not os.path.exists(path)
+        with open(path, "a", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             if new:
                 writer.writerow(list(row))
@@ -302,9 +307,10 @@ class Trainer:
         if self.main_rank:
             self._log_row("epochs.csv", {k: v for k, v in entry.items() if k != "val"} | _flat(metrics))
             payload = self._payload(si, epoch + 1, optimizer, schedule)
-            checkpoint.save(self.out / "checkpoint_last.pt", payload)
+            checkpoint.save(storage.join(self.out, "checkpoint_last.pt"), payload)
             if is_best:
-                checkpoint.save(self.out / "model_best.pt", payload)
+                checkpoint.save(storage.join(self.out, "model_best.pt"), payload)
+            self.logs.publish(self.tb)
             log.info(
                 "%s epoch %d: loss %.4f, val t2v R-sum %s%s",
                 stage.name,
@@ -322,7 +328,7 @@ class Trainer:
         cfg = self.cfg
         if not cfg.resume:
             return None
-        path = self.out / "checkpoint_last.pt" if cfg.resume == "last" else Path(cfg.resume)
+        path = storage.join(self.out, "checkpoint_last.pt") if cfg.resume == "last" else cfg.resume
         resume = checkpoint.load(path)
         if resume["objective"] != cfg.objective:
             raise UsageError(f"--resume checkpoint is for objective {resume['objective']!r}, not {cfg.objective!r}")
@@ -360,12 +366,16 @@ class Trainer:
         if self.main_rank:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.tb = SummaryWriter(str(self.out / "tensorboard"))
+            if resume is not None:
+                self.logs.fetch()
+            self.tb = SummaryWriter(self.logs.tensorboard)
         stages = self.objective.stages()
         for si in range(start_stage, len(stages)):
             self.run_stage(si, stages[si], resume if si == start_stage else None)
         if self.tb is not None:
             self.tb.close()
+        if self.main_rank:
+            self.logs.close()  # the last upload of a URL out_dir's logs
         best = next((h for h in reversed(self.history) if h.get("is_best")), None)
         summary = {
             "objective": cfg.objective,
@@ -379,7 +389,7 @@ class Trainer:
         }
         if self.main_rank:
             text = json.dumps(round_floats(summary), indent=2, default=str)
-            (self.out / "metrics.json").write_text(text + "\n", encoding="utf-8")
+            storage.write_text(storage.join(self.out, "metrics.json"), text + "\n")
         if self.world > 1:
             torch.distributed.destroy_process_group()
         return summary

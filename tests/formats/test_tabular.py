@@ -87,3 +87,15 @@ def test_jsonl_export_then_import_gives_the_same_rows(tmp_path):
     for table in ("captions", "pairs"):
         assert rows(a, table) == rows(b, table)
     assert rows(a, "captions")[1]["caption_id"] == "8#en#3"
+
+
+def test_a_quoted_glob_names_the_input_files(tmp_path, capsys):
+    """No shell expands ``s3://b/in/*.jsonl``: import does, through clcm.storage (the same for local paths)."""
+    (tmp_path / "in").mkdir()
+    for name in ("b.jsonl", "a.jsonl"):
+        write_jsonl(tmp_path / "in" / name, [{"media_id": name, "lang": "en", "text": "A dog."}])
+    assert cli("import", "-f", "jsonl", f"{tmp_path}/in/*.jsonl", "-o", tmp_path / "o") == 0
+    assert [i["path"] for i in read_manifest(tmp_path / "o").inputs] == [
+        str(tmp_path / "in" / "a.jsonl"), str(tmp_path / "in" / "b.jsonl")]  # fmt: skip
+    assert cli("import", "-f", "jsonl", f"{tmp_path}/in/*.tsv", "-o", tmp_path / "p") == 3
+    assert f"no input files match {tmp_path}/in/*.tsv" in capsys.readouterr().err
