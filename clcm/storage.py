@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -43,8 +44,8 @@ def _fs(path: str = "") -> Any:
         FileSystems.set_options(PipelineOptions([]))
     _configured = True
     if path.startswith("s3://"):
-        _check_s3_credentials(FileSystems._pipeline_options, path)  # noqa: SLF001
         _share_botocore_loader()
+        _check_s3_credentials(FileSystems._pipeline_options, path)  # noqa: SLF001
     return FileSystems
 
 
@@ -75,6 +76,9 @@ def _share_botocore_loader() -> None:
         return boto3.session.Session(botocore_session=core)
 
     boto3_client.boto3 = SimpleNamespace(session=SimpleNamespace(Session=session))  # all Beam's module uses
+    for name in ("botocore.credentials", "botocore.configprovider"):  # two INFO lines per operation otherwise
+        if logging.getLogger(name).level == logging.NOTSET:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 _credentials_found = False  # once found in this process, not looked up again for every file operation

@@ -26,11 +26,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+def _wait_listening(port: int, proc: subprocess.Popen, log: Path, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"moto_server exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+            raise RuntimeError(f"moto_server exited with {proc.returncode}: {log.read_text()[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -40,15 +40,17 @@ def _wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30.0) ->
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``http://127.0.0.1:PORT`` of a moto S3 server running for the whole session (skipped if moto is absent)."""
     if not MOTO_SERVER.is_file():
         pytest.skip(f"moto_server not found beside {sys.executable} (pip install 'moto[s3]' flask flask-cors)")
     port = free_port()
-    proc = subprocess.Popen([str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    log = tmp_path_factory.mktemp("moto") / "server.log"  # a file, not a pipe: moto logs every request, and a
+    with open(log, "wb") as out:  # full pipe nobody reads would stall the server
+        proc = subprocess.Popen([str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        _wait_listening(port, proc)
+        _wait_listening(port, proc, log)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()

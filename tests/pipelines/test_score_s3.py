@@ -85,3 +85,45 @@ def test_missing_s3_credentials_are_one_clear_error(monkeypatch, tmp_path: Path)
     reset_storage()
     with pytest.raises(InputError, match="no AWS credentials found"):
         run_score(ScoreConfig("s3://clcm-no-such-bucket/in", str(tmp_path / "out")))
+
+
+def test_workers_load_the_fitted_models_from_the_object_store(s3) -> None:
+    from clcm.filtering import base
+    from clcm.filtering.base import BuildContext
+    from clcm.filtering.registry import FLUENCY_SCORERS, LEXICAL_SCORERS
+    from clcm.filtering.scoring import ScorerSpec, build_scorers, score_batch
+
+    rows = pair_rows(300, with_bt=False)
+    fit = [(r["src_text"], r["tgt_text"]) for r in rows]
+    batch = {"src_text": [s for s, _ in fit[:40]], "tgt_text": [t for _, t in fit[:40]]}
+    models = f"{s3()}/score/models"
+    names = (*LEXICAL_SCORERS, *FLUENCY_SCORERS)
+    fitted = score_batch(build_scorers(names, BuildContext(model_dir=models, fit_pairs=fit)), batch)
+    assert storage.match(f"{models}/*") == [f"{models}/fluency_model.npz", f"{models}/lexical_model.npz"]
+    base._LOADED.clear()  # a fresh worker process: nothing in memory, everything from the bucket
+    loaded = score_batch(ScorerSpec(names, model_dir=models).build(), batch)
+    assert {n: v.tolist() for n, v in loaded.items()} == {n: v.tolist() for n, v in fitted.items()}
+    assert len(base._LOADED) == 2  # each model file loaded once, shared by its scorers
+
+
+@pytest.mark.slow
+def test_cli_score_with_two_worker_processes_and_filter_on_s3(s3, tmp_path: Path) -> None:
+    """Worker processes of their own (DirectRunner multi-processing) read the shards and load the models from the
+    bucket; the CLI's output stays free of per-request log lines."""
+    import subprocess
+    import sys
+
+    write_sharded(pair_rows(120, with_bt=True), tmp_path / "pairs", "pairs", PAIR_SCHEMA, 50)
+    bucket = s3()
+    for f in sorted((tmp_path / "pairs").iterdir()):
+        storage.write_bytes(f"{bucket}/in/pairs/{f.name}", f.read_bytes())
+    cli = str(Path(sys.executable).with_name("clcm-data"))
+    for args in (["score", "-i", f"{bucket}/in", "-o", f"{bucket}/scored", "--workers", "2", "--shards", "2"],
+                 ["filter", "-i", f"{bucket}/scored", "-o", f"{bucket}/filtered"]):  # fmt: skip
+        done = subprocess.run([cli, *args], capture_output=True, text=True, timeout=240)
+        assert done.returncode == 0, done.stderr[-6000:]
+        assert "botocore" not in done.stderr
+    run_score(ScoreConfig(str(tmp_path / "pairs"), str(tmp_path / "local"), num_shards=2), runner=FnApiRunner())
+    remote, local = read_manifest(f"{bucket}/scored"), read_manifest(tmp_path / "local")
+    assert [s["sha256"] for s in remote.shards] == [s["sha256"] for s in local.shards]
+    assert read_manifest(f"{bucket}/filtered").counts["scored"] == 120
