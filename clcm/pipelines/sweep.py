@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from clcm.errors import UsageError
 from clcm.filtering.selection import SelectionConfig, select
-from clcm.schemas import MANIFEST_NAME, Manifest, input_record, layout, write_manifest, write_table
+from clcm.schemas import MANIFEST_NAME, Manifest, input_records, layout, write_manifest, write_table
 from clcm.schemas.io import file_sha256, write_text_atomic
 from clcm.schemas.tables import score_column
 
@@ -165,7 +165,7 @@ def run(config: SweepConfig) -> dict[str, Any]:
         command="sweep",
         config={**asdict(config), "train": asdict(config.train)},
         counts={"pairs": len(noise), "points": len(rows)},
-        inputs=[input_record(p) for p in layout.input_files(config.scored, layout.SCORED_INPUTS)],
+        inputs=input_records(layout.input_files(config.scored, layout.SCORED_INPUTS)),  # recorded by score
         timings={"sweep": round(time.perf_counter() - start, 1)},
         extra={"results": "sweep.json", "plot": "sweep.png", "lineage": _scored_manifest(config.scored)},
     )
