@@ -50,7 +50,7 @@ IMPORTS = [  # (format, inputs relative to the input root, extra flags)
 ]
 
 
-@pytest.mark.slow  # ~50 s: Beam builds a boto3 client (~0.1 CPU-s) for every S3 call
+@pytest.mark.slow  # ~6 s: some 400 S3 operations
 def test_import_export_and_inspect_on_s3_equal_a_local_run(s3, tmp_path: Path, capsys) -> None:
     local_in = _inputs(tmp_path / "in")
     bucket = s3()

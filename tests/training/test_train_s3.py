@@ -14,7 +14,7 @@ from test_train_cli import _base, _run
 
 from clcm import storage
 
-pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]  # ~30 s: Beam builds a boto3 client per S3 call
+pytestmark = pytest.mark.timeout(300)  # ~3 s with the moto server running
 
 STEPS = ["--epochs", "2", "--max-steps-per-epoch", "2", "--seed", "3", "--set", "log_every=1"]
 
