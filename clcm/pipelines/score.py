@@ -294,7 +294,7 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
         with beam.Pipeline(runner=runner or default_runner(beam_options), options=beam_options) as p:
             _ = (
                 p
-                | "ShardFiles" >> beam.Create(files)
+                | "ShardFiles" >> beam.Create(files)  # read again here: the fit had to finish before scoring
                 | "ReadPairBatches" >> beam.ParDo(ReadPairBatches(config.batch_size))
                 | "ScoreBatches" >> beam.ParDo(ScoreBatches(spec, layout.model_path(out, COMBINER_FILE)))
                 | "WriteScored"

@@ -92,3 +92,13 @@ def test_a_recorded_hash_is_used_only_for_the_same_size(tmp_path):
     assert [r["sha256"] for r in got] == ["0" * 64, _digest(files[1])]
     (tmp_path / "stage" / "_manifest.json").unlink()  # a user's folder without a manifest: every file hashed
     assert [r["sha256"] for r in input_records(files)] == [_digest(f) for f in files]
+
+
+def test_an_input_too_large_for_one_buffer_is_streamed(pairs, tmp_path, monkeypatch):
+    monkeypatch.setattr(score, "ONE_READ_BYTES", 0)  # every file "too large": hashed in a stream, parsed from disk
+    reads = Reads(monkeypatch)
+    config = score.ScoreConfig(str(tmp_path / "pairs"), str(tmp_path / "out"), scorers=("copy", "length_ratio"))
+    manifest = score.run(config, runner=FnApiRunner())
+    assert manifest.inputs == [{"path": p, "bytes": os.path.getsize(p), "sha256": _digest(p)} for p in pairs]
+    assert {p: reads.parquet[p] for p in pairs} == dict.fromkeys(pairs, 2)  # the driver's scan and the workers'
+    assert manifest.counts["scored"] == 120
