@@ -1,150 +1,192 @@
-"""Peak memory of a `clcm-data run` (import -> translate [-> score]) on N vs 10 x N captions; prints JSON.
+"""Peak memory of `clcm-data translate` and `clcm-data score` on 2,000 vs 29,000 captions (one run, interleaved).
 
-Each size runs in a fresh subprocess (so peaks do not mix) that calls the real CLI in-process and reports its own
-peak RSS (``resource.getrusage``: the process itself plus any worker processes it waited for). The translation
-model is a tiny random Marian (built once), so the numbers are about the pipeline's data handling, not model size:
-a streaming pipeline keeps the 10x peak close to the 1x peak.
+Each measurement is one CLI subprocess (the real command, run in-process by a small wrapper): the wrapper's own
+peak RSS (``VmHWM``: ``ru_maxrss`` would carry the benchmark's peak over fork + exec), the largest peak of any
+process it waited for (``RUSAGE_CHILDREN``: Beam worker processes), CPU seconds (user+sys of the process and its
+children: ``RUSAGE_CHILDREN`` deltas of the benchmark) and wall time. ``peak_rss_mb`` is driver + largest worker
+(for in-process runs: the driver). Sizes alternate inside each round (translate small, large; score small, large)
+so both see the same machine load; the load average is recorded before and after.
 
-Usage: ``python benchmarks/memory.py [--n 1000] [--factor 10] [--runner FnApiRunner] [--workers 1] [--no-score]
-[--lexical-fit-pairs K]``
-Captions come from Multi30K train (``--multi30k DIR``, default ../shared/data/multi30k) when present, else generated.
+Translation uses a tiny random Marian converted once to CTranslate2 (so the numbers are the pipeline's data
+handling, not model size); every translate run has a fresh cache (all texts translated). Score runs on that
+translate output with its defaults. A second part measures translate's memory per worker: ``--workers 1`` vs
+``--workers 2`` (threads of one process, the default) vs ``--workers 2`` as processes
+(``--direct_running_mode multi_processing``: each worker a process whose peak is reported).
+
+Usage: ``python benchmarks/memory.py [--small 2000] [--large 29000] [--repeats 1] [--out JSON]``
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
-import importlib.util
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-CHILD = r"""
-import json, resource, sys, time
+MULTI30K = Path(os.environ.get("CLCM_MULTI30K", Path(__file__).resolve().parents[2] / "shared" / "data" / "multi30k"))
+RESULTS = Path(__file__).resolve().parent / "results"
+WRAPPER = r"""
+import json, resource, sys
 from clcm.cli.common import run_app
 from clcm.cli.data import app
-t0 = time.perf_counter()
 code = run_app(app, sys.argv[1:])
-seconds = time.perf_counter() - t0
-with open("/proc/self/status") as fh:  # VmHWM: ru_maxrss would carry the parent's peak over fork + exec
-    self_kb = next(int(x.split()[1]) for x in fh if x.startswith("VmHWM:"))
-children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print("@@" + json.dumps({"rc": code, "seconds": seconds, "self_kb": self_kb, "children_kb": children_kb}))
+with open("/proc/self/status") as fh:
+    hwm = next(int(x.split()[1]) for x in fh if x.startswith("VmHWM:"))
+children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print("@@" + json.dumps({"rc": code, "self_kb": hwm, "children_kb": children}))
+"""
+SETUP = r"""
+import gzip, sys
+from pathlib import Path
+from clcm.schemas import CAPTION_SCHEMA, write_rows
+from clcm.testing.tiny_seq2seq import build_tiny_marian
+from clcm.translation.ct2 import convert_model
+multi30k, work, *sizes = sys.argv[1:]
+with gzip.open(Path(multi30k) / "train.en.gz", "rt", encoding="utf-8") as fh:
+    base = [line.strip() for line in fh if line.strip()]
+for n in map(int, sizes):
+    rows = [dict(caption_id=f"img{i}#en#0", media_id=f"img{i}", caption_index=0, lang="en", split="train",
+                 text=base[i % len(base)] + ("" if i < len(base) else f" ({i})"), dataset="bench", origin="human")
+            for i in range(n)]
+    write_rows(rows, Path(work) / f"captions{n}" / "captions-00000-of-00001.parquet", CAPTION_SCHEMA)
+hf = build_tiny_marian(Path(work) / "model", base[:500])
+convert_model(str(hf), Path(work) / "model-ct2")
 """
 
 
-def load_captions(n: int, multi30k: Path) -> list[str]:
-    """``n`` captions: Multi30K train lines (repeated with a suffix when n exceeds it), else generated text."""
-    path = multi30k / "train.en.gz"
-    if path.is_file():
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
-            base = [line.strip() for line in fh if line.strip()]
-    else:
-        words = "a man woman dog child runs sits walks on the red green beach street near with two small big".split()
-        base = [" ".join(words[(i * k + k) % len(words)] for k in range(1, 9)) for i in range(5000)]
-    return [base[i % len(base)] + ("" if i < len(base) else f" ({i // len(base)})") for i in range(n)]
-
-
-def write_inputs(root: Path, texts: list[str]) -> Path:
-    path = root / "captions.jsonl"
-    with open(path, "w", encoding="utf-8") as fh:
-        for i, text in enumerate(texts):
-            fh.write(json.dumps({"media_id": f"img{i // 5:06d}", "lang": "en", "text": text, "split": "train"}) + "\n")
-    return path
-
-
-def write_config(root: Path, inputs: Path, model: Path, args: argparse.Namespace) -> Path:
-    import yaml
-
-    config = {
-        "run_dir": str(root / "run"),
-        "workers": args.workers,
-        "beam_args": ["--runner", args.runner],
-        "import": {"format": "jsonl", "inputs": [str(inputs)], "dataset": "bench"},
-        "translate": {"tgt_langs": ["de"], "model": str(model), "backend": "ct2", "settings": {"max_length": 16}},
-    }
-    if args.score:
-        config["score"] = {} if args.lexical_fit_pairs is None else {"lexical_fit_pairs": args.lexical_fit_pairs}
-    path = root / "run.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return path
-
-
-def measure(n: int, model: Path, work: Path, args: argparse.Namespace) -> dict:
-    root = work / f"n{n}"
-    root.mkdir()
-    config = write_config(root, write_inputs(root, load_captions(n, args.multi30k)), model, args)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "XDG_CACHE_HOME": str(work / "xdg")}
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, "run", str(config)], env=env, capture_output=True, text=True, check=False
+def run_cli(args: list[str], env: dict[str, str]) -> dict:
+    """One `clcm-data` process: wall time and peak RSS of the driver and its largest worker."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRAPPER, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("@@")]
+    stdout, stderr = proc.communicate()
+    wall = time.perf_counter() - t0
+    lines = [x for x in stdout.decode().splitlines() if x.startswith("@@")]
     if proc.returncode or not lines or json.loads(lines[-1][2:])["rc"]:
-        raise SystemExit(f"run on {n} captions failed:\n{proc.stderr[-3000:]}")
-    stats = json.loads(lines[-1][2:])
-    manifest = json.loads((root / "run" / "translate" / "_manifest.json").read_text())
-    return {
-        "captions": n,
-        "peak_rss_mb": round(max(stats["self_kb"], stats["children_kb"]) / 1024, 1),
-        "self_peak_rss_mb": round(stats["self_kb"] / 1024, 1),
-        "workers_peak_rss_mb": round(stats["children_kb"] / 1024, 1),
-        "seconds": round(stats["seconds"], 2),
-        "captions_per_s": round(n / stats["seconds"], 1),
-        "translated_texts": manifest["counts"].get("translated"),
-    }
+        raise SystemExit(f"clcm-data {' '.join(args)} failed:\n{stderr.decode()[-3000:]}")
+    kb = json.loads(lines[-1][2:])
+    return {"wall_s": wall, "self_kb": kb["self_kb"], "children_kb": kb["children_kb"]}
+
+
+class Meter:
+    """Runs CLI processes and attributes CPU time to each through ``RUSAGE_CHILDREN`` deltas of this process."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    def __call__(self, args: list[str]) -> dict:
+        import resource
+
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        r = run_cli(args, self.env)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        return {
+            "peak_rss_mb": round((r["self_kb"] + r["children_kb"]) / 1024, 1),
+            "driver_peak_rss_mb": round(r["self_kb"] / 1024, 1),
+            "worker_peak_rss_mb": round(r["children_kb"] / 1024, 1),
+            "cpu_s": round(cpu, 2),
+            "wall_s": round(r["wall_s"], 2),
+        }
+
+
+def median_of(runs: list[dict]) -> dict:
+    return {k: round(statistics.median(r[k] for r in runs), 2) for k in runs[0]}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--factor", type=float, default=10)
-    parser.add_argument("--runner", default="FnApiRunner")
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--no-score", dest="score", action="store_false", help="translate only (no score stage)")
-    parser.add_argument(
-        "--lexical-fit-pairs",
-        type=int,
-        default=None,
-        help="cap of the score stage's IBM-1 fit sample (default: the stage's, 1M: the whole corpus here, so the fit "
-        "grows with it by design); set it <= --n to measure the pipeline's own data handling",
-    )
-    parser.add_argument("--multi30k", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/multi30k")
-    args = parser.parse_args()
-    if args.score and importlib.util.find_spec("clcm.pipelines.score") is None:
-        print("note: no score stage in this build; measuring import + translate", file=sys.stderr)
-        args.score = False
-
-    from clcm.testing.tiny_seq2seq import build_tiny_marian
-
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--small", type=int, default=2000)
+    ap.add_argument("--large", type=int, default=29000)
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--workers-captions", type=int, default=None, help="captions of the per-worker part (--small)")
+    ap.add_argument("--no-workers", dest="workers", action="store_false", help="skip the per-worker part")
+    ap.add_argument("--out", type=Path, default=RESULTS / "memory.json")
+    args = ap.parse_args()
+    sizes = (args.small, args.large)
+    load = {"before": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="clcm-memory-") as tmp:
         work = Path(tmp)
-        t0 = time.perf_counter()
-        model = build_tiny_marian(work / "model", load_captions(500, args.multi30k))
-        build_s = time.perf_counter() - t0
-        small = measure(args.n, model, work, args)
-        large = measure(round(args.n * args.factor), model, work, args)
-    print(
-        json.dumps(
-            {
-                "benchmark": "memory",
-                "stages": ["import", "translate", *(["score"] if args.score else [])],
-                "runner": args.runner,
-                "workers": args.workers,
-                "lexical_fit_pairs": args.lexical_fit_pairs,
-                "model": "tiny random Marian (d_model 16), ct2 int8, max_length 16",
-                "model_build_s": round(build_s, 2),
-                "small": small,
-                "large": large,
-                "peak_rss_ratio": round(large["peak_rss_mb"] / small["peak_rss_mb"], 3),
-                "peak_rss_growth_mb": round(large["peak_rss_mb"] - small["peak_rss_mb"], 1),
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "XDG_CACHE_HOME": str(work / "xdg")}
+        wn = args.workers_captions or args.small
+        subprocess.run([sys.executable, "-c", SETUP, str(MULTI30K), tmp, *map(str, sorted({*sizes, wn}))], env=env,
+                       check=True)  # fmt: skip
+        meter = Meter(env)
+        model = str(work / "model-ct2")
+
+        def translate(n: int, out: str, *extra: str) -> dict:
+            base = ["translate", "-i", str(work / f"captions{n}"), "-o", str(work / out), "-l", "de"]
+            base += [
+                "--model",
+                model,
+                "--max-length",
+                "16",
+                "--no-progress",
+                "--cache-dir",
+                str(work / f"cache-{out}"),
+            ]
+            return meter([*base, *extra])
+
+        runs: dict[str, dict[int, list[dict]]] = {"translate": {n: [] for n in sizes}, "score": {n: [] for n in sizes}}
+        for i in range(args.repeats):
+            for n in sizes:
+                runs["translate"][n].append(translate(n, f"t{n}_{i}"))
+            for n in sizes:
+                runs["score"][n].append(meter(["score", "-i", str(work / f"t{n}_{i}"), "-o", str(work / f"s{n}_{i}")]))
+        workers: dict[str, list[dict]] = {"workers_1": [], "workers_2_threads": [], "workers_2_processes": []}
+        if args.workers:
+            for i in range(args.repeats):
+                workers["workers_1"].append(translate(wn, f"w1_{i}", "--workers", "1"))
+                workers["workers_2_threads"].append(translate(wn, f"w2t_{i}", "--workers", "2"))
+                mp = ["--workers", "2", "--direct_running_mode", "multi_processing"]
+                workers["workers_2_processes"].append(translate(wn, f"w2p_{i}", *mp))
+    load["after"] = os.getloadavg()
+    commands = {}
+    for cmd, by_size in runs.items():
+        small, large = median_of(by_size[args.small]), median_of(by_size[args.large])
+        commands[cmd] = {
+            "small": small,
+            "large": large,
+            "peak_rss_ratio": round(large["peak_rss_mb"] / small["peak_rss_mb"], 3),
+            "peak_rss_growth_mb": round(large["peak_rss_mb"] - small["peak_rss_mb"], 1),
+            "growth_kb_per_caption": round(
+                (large["peak_rss_mb"] - small["peak_rss_mb"]) * 1024 / (args.large - args.small), 2
+            ),
+            "runs": {str(n): v for n, v in by_size.items()},
+        }
+    result: dict = {
+        "benchmark": "memory",
+        "sizes": list(sizes),
+        "model": "tiny random Marian (d_model 16), ct2 int8, max_length 16, 1 target language (MT + BT)",
+        "runner": "FnApiRunner in-process (clcm's DirectRunner default), 1 worker",
+        "target_peak_rss_ratio": 1.15,
+        **commands,
+    }
+    if args.workers:
+        med = {k: median_of(v) for k, v in workers.items()}
+        result["workers"] = {
+            "captions": wn,
+            "median": med,
+            "per_worker_mb": {
+                "workers_1": med["workers_1"]["peak_rss_mb"],
+                "workers_2_threads": round(med["workers_2_threads"]["peak_rss_mb"] / 2, 1),
+                "workers_2_processes": med["workers_2_processes"]["worker_peak_rss_mb"],
             },
-            indent=2,
-        )
-    )
+            "cpu_ratio_2_vs_1": {k: round(med[k]["cpu_s"] / med["workers_1"]["cpu_s"], 3) for k in med},
+            "runs": workers,
+        }
+    result |= {"repeats": args.repeats, "load": load, "cpus": os.cpu_count()}
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
 
 
 if __name__ == "__main__":

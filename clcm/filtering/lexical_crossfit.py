@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from clcm.filtering.lexical_fit import fit_models
 from clcm.filtering.lexical_model import (
     DEFAULT_FOLDS,
     DEFAULT_STEM,
     Analysis,
     LexicalModel,
-    fit_models,
     vocab_strings,
     vocabs_of,
     words,

@@ -1,7 +1,8 @@
 """IBM Model 1 lexical translation model, fitted without supervision on the corpus itself (numpy only).
 
 EM over all co-occurring (source word, target word) pairs of every sentence pair, vectorised with ``np.bincount``:
-one E+M step is a handful of array passes over the flat list of token pairs, so 29,000 captions fit in seconds.
+one E+M step is a handful of array passes over the token pairs, streamed in bounded chunks (see
+:mod:`clcm.filtering.lexical_fit`), so 29,000 captions fit in seconds.
 Both directions are fitted (p(tgt word | src word) and p(src word | tgt word)), each with a NULL source word.
 
 Features per pair and direction (``f`` the generated side, ``e`` the conditioning side, NULL included):
@@ -20,14 +21,13 @@ Features per pair and direction (``f`` the generated side, ``e`` the conditionin
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from clcm.filtering.fertility import expected_lengths, fit_fertility
+from clcm.filtering.fertility import expected_lengths
 from clcm.filtering.model_files import load_model, save_model
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -148,83 +148,6 @@ class Direction:
         return out
 
 
-def em_table(
-    inverse: np.ndarray, starts: np.ndarray, key_e: np.ndarray, n_keys: int, n_e: int, iters: int
-) -> np.ndarray:
-    """EM for IBM Model 1 (uniform start): t per key, from each combination's key index, combinations grouped by
-    occurrence (``starts``: first combination of each). Keys no combination uses get t = 0."""
-    t = np.ones(n_keys)  # uniform start (the first E-step normalises per occurrence, so the constant cancels)
-    if not len(inverse):
-        return t * 0.0
-    widths = np.diff(np.append(starts, len(inverse)))
-    for _ in range(iters):
-        p = t[inverse]
-        denom = np.add.reduceat(p, starts)  # per occurrence: contiguous, faster than a bincount over occ
-        counts = np.bincount(inverse, weights=p / np.repeat(denom, widths), minlength=n_keys)
-        totals = np.bincount(key_e, weights=counts, minlength=n_e)
-        t = counts / np.maximum(totals[key_e], 1e-300)
-    return t
-
-
-def fit_models(
-    src_tokens: Sequence[list[str]],
-    tgt_tokens: Sequence[list[str]],
-    group: np.ndarray | None,
-    n_models: int,
-    *,
-    iters: int,
-    cov_floor: float,
-    stem: int,
-) -> list[LexicalModel]:
-    """Model k fitted on the pairs whose ``group`` is not k (``group`` None: one model on every pair).
-
-    The models share one vocabulary and one sorted table of co-occurring word pairs (sorting it is the costly part
-    of a fit): each is EM over its pairs' rows of that table. A word none of a model's pairs has is unknown to it
-    (``known_*`` masks), exactly as if it had been fitted alone.
-    """
-    start = time.perf_counter()
-    group = np.full(len(src_tokens), -1) if group is None else np.asarray(group)
-    src_vocab, tgt_vocab = Vocab(), Vocab()
-    src_ids, tgt_ids = src_vocab.add_all(src_tokens), tgt_vocab.add_all(tgt_tokens)
-    models = [LexicalModel(src_vocab, tgt_vocab, cov_floor=cov_floor, stem=stem) for _ in range(n_models)]
-    for tag, e_ids, f_ids, n_e, n_f in (("s2t", src_ids, tgt_ids, len(src_vocab), len(tgt_vocab)),
-                                        ("t2s", tgt_ids, src_ids, len(tgt_vocab), len(src_vocab))):  # fmt: skip
-        layout = pair_layout(e_ids, f_ids)
-        keys, inverse = np.unique(layout.e_word * n_f + layout.f_word, return_inverse=True)
-        inverse = inverse.astype(np.int64)
-        key_e = keys // n_f
-        for k, model in enumerate(models):
-            occ_in = group[layout.sentence] != k
-            rows = occ_in[layout.occ]
-            inv_k = inverse[rows]
-            starts = (np.cumsum(rows) - 1)[layout.starts[occ_in]]
-            t = em_table(inv_k, starts, key_e, len(keys), n_e, iters)
-            logp = np.log(np.maximum(t, 1e-12)).astype(np.float32)
-            seen = np.bincount(inv_k, minlength=len(keys)) > 0
-            best = best_real(layout.e_word[rows], logp[inv_k].astype(np.float64), starts)
-            f_words = layout.f_word[layout.starts[occ_in]]
-            prior = float(best.mean()) if len(best) else 0.0
-            counts = np.bincount(f_words, minlength=n_f)
-            sums = np.bincount(f_words, weights=best, minlength=n_f)
-            typical = ((sums + TYPICAL_PRIOR * prior) / (counts + TYPICAL_PRIOR)).astype(np.float32)
-            setattr(model, tag, Direction(keys[seen], logp[seen], n_f, typical))
-    for k, model in enumerate(models):
-        idx = np.flatnonzero(group != k)
-        model_src, model_tgt = [src_ids[i] for i in idx], [tgt_ids[i] for i in idx]
-        model.known_src, model.known_tgt = _known(model_src, len(src_vocab)), _known(model_tgt, len(tgt_vocab))
-        model.fertility, model.bias = fit_fertility(model_src, np.array([len(t) for t in model_tgt]), len(src_vocab))
-        known_fert = model.fertility[model.known_src]
-        model.length_fallback = float(known_fert.mean()) if len(known_fert) else 1.0
-        model.fit_seconds = (time.perf_counter() - start) / n_models
-    return models
-
-
-def _known(seqs: Sequence[np.ndarray], n: int) -> np.ndarray:
-    """Which of ``n`` ids occur in ``seqs`` (id 0, NULL, never does)."""
-    flat = np.concatenate(list(seqs)) if len(seqs) else np.zeros(0, dtype=np.int64)
-    return np.bincount(flat, minlength=n) > 0
-
-
 @dataclass
 class Analysis:
     """One lexical pass over a batch: the per-pair features and each target word's ``gap`` shortfall."""
@@ -274,6 +197,8 @@ class LexicalModel:
         """
         src_tokens = [words(s, stem) for s in src_texts]
         tgt_tokens = [words(t, stem) for t in tgt_texts]
+        from clcm.filtering.lexical_fit import fit_models  # the fit builds LexicalModels: imported when used
+
         return fit_models(src_tokens, tgt_tokens, None, 1, iters=iters, cov_floor=cov_floor, stem=stem)[0]
 
     def ids(self, src_texts: Sequence[str], tgt_texts: Sequence[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -5,8 +5,12 @@ it leaves it beside the shard in a small hidden sidecar (``OUT/<kind>/.<shard>.r
 with :func:`shard_records` after the job, so no output shard is read back (works on every runner: nothing is
 collected into the driver).
 
-Rows travel to the shard grouping as ``(key, values-in-schema-order)`` tuples, not dicts: the runner buffers and
-the writer holds a whole shard, and tuples are several times smaller than dicts (no per-row keys, encoded or live).
+Memory: a row travels to the shard grouping as ``(key, encoded row)``, one ``bytes`` object per row (its values in
+schema order, encoded with Beam's primitives coder), not as a dict or tuple of Python objects: a local runner holds
+every grouped element in memory and the writer receives its whole shard, and an encoded row is several times
+smaller than the objects it decodes to. The writer sorts those, then decodes, converts and writes
+:data:`ROW_GROUP_ROWS` rows at a time (one Parquet row group each), so no decoded shard or whole Arrow table of
+it is ever alive.
 """
 
 from __future__ import annotations
@@ -23,7 +27,26 @@ import pyarrow as pa
 from clcm import storage
 from clcm.pipelines.cache import write_bytes
 from clcm.schemas import SchemaError, layout, validate_table
-from clcm.schemas.io import shard_record, table_bytes
+from clcm.schemas.io import parquet_bytes, shard_record
+
+ROW_GROUP_ROWS = 4096  # rows decoded and converted at a time by the writer (one Parquet row group each)
+_ROW_CODER = beam.coders.FastPrimitivesCoder()  # deterministic and exact for str/int/float/bool/None tuples
+
+
+def encode_row(values: tuple) -> bytes:
+    """A row's values (schema order) as one compact bytes object, for grouping."""
+    return _ROW_CODER.encode(values)
+
+
+def decode_row(data: bytes) -> tuple:
+    return _ROW_CODER.decode(data)
+
+
+def row_groups(rows: Sequence[tuple[str, bytes]], schema: pa.Schema, size: int | None = None) -> Iterator[pa.Table]:
+    """Sorted ``(key, encoded row)`` pairs as validated tables of at most ``size`` rows, decoded group by group."""
+    size = size or ROW_GROUP_ROWS
+    for start in range(0, len(rows), size):
+        yield table_from_tuples([decode_row(data) for _, data in rows[start : start + size]], schema)
 
 
 def shard_of(key: str, num_shards: int) -> int:
@@ -71,11 +94,10 @@ class _WriteShardDoFn(beam.DoFn):
 
     def process(self, element: tuple[int, dict[str, list]]) -> Iterator[str]:
         index, groups = element
-        rows = [values for _, values in sorted(groups["rows"], key=itemgetter(0))]
-        table = table_from_tuples(rows, self._schema)  # validates against the schema
-        del rows  # free each stage of the shard before the next one grows: rows -> table -> bytes
-        data, n_rows = table_bytes(table, self._schema), table.num_rows
-        del table
+        rows = sorted(groups["rows"], key=itemgetter(0))  # (key, encoded row): the shard, still encoded
+        data = parquet_bytes(row_groups(rows, self._schema), self._schema)  # validated group by group
+        n_rows = len(rows)
+        del rows
         path = layout.shard_path(self._out, self._kind, index, self._n)
         write_bytes(path, data)
         if self._records:  # after the shard: a sidecar proves its shard complete
@@ -108,9 +130,9 @@ class WriteShards(beam.PTransform):
         out_dir, kind, schema, n = self._args
         key, names = self._key, schema.names
 
-        def slim(r: dict[str, Any]) -> tuple[int, tuple[str, tuple]]:
+        def slim(r: dict[str, Any]) -> tuple[int, tuple[str, bytes]]:
             k = key(r)
-            return shard_of(k, n), (k, tuple(r.get(name) for name in names))
+            return shard_of(k, n), (k, encode_row(tuple(r.get(name) for name in names)))
 
         keyed = rows | "KeyByShard" >> beam.Map(slim)
         ids = rows.pipeline | "ShardIds" >> beam.Create([(i, None) for i in range(n)])

@@ -87,6 +87,18 @@ def table_bytes(table: pa.Table, schema: pa.Schema) -> bytes:
     return buf.getvalue().to_pybytes()
 
 
+def parquet_bytes(tables: Iterable[pa.Table], schema: pa.Schema) -> bytes:
+    """The Parquet file (zstd, ``schema``'s metadata) of a stream of tables, one row group each, as bytes: only one
+    table of the stream is alive at a time. No table (or only empty ones): a file without row groups, as
+    :func:`write_parquet` writes an empty table."""
+    buf = pa.BufferOutputStream()
+    with pq.ParquetWriter(buf, schema, compression="zstd") as writer:
+        for table in tables:
+            if table.num_rows:
+                writer.write_table(table.replace_schema_metadata(schema.metadata))
+    return buf.getvalue().to_pybytes()
+
+
 def shard_record(path: str | os.PathLike, data: bytes, rows: int) -> dict[str, Any]:
     """The manifest record of a shard just written from ``data``: hashed from the bytes in hand, never re-read."""
     return {"name": storage.basename(path), "rows": rows, "sha256": hashlib.sha256(data).hexdigest(),

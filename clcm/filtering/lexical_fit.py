@@ -1,0 +1,179 @@
+"""Fitting the (cross-fitted) IBM-1 models of :mod:`clcm.filtering.lexical_model` in bounded working memory.
+
+The E-step touches every (target occurrence, source word) combination of the fit corpus (~150 per caption pair).
+Laid out flat for the whole corpus, those are a dozen int64/float64 arrays of that length alive at once (~13 KB per
+pair: 370 MB for 29,000 pairs). Here the corpus is cut into chunks of at most :data:`CHUNK_COMBINATIONS`
+combinations; what stays alive across the fit is one int32 key index per combination and a few small arrays per
+occurrence, and each EM step streams over the chunks, so the working set is the same for 2,000 and 29,000 pairs.
+The result equals a one-pass fit up to the order of floating-point sums.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from clcm.filtering.fertility import fit_fertility
+from clcm.filtering.lexical_model import TYPICAL_PRIOR, Direction, LexicalModel, Vocab, best_real, pair_layout
+
+CHUNK_COMBINATIONS = 1 << 20  # combinations laid out at a time (~30 MB of temporaries per chunk)
+
+
+@dataclass
+class Chunk:
+    """The combinations of a run of sentence pairs: ``key`` (int32 index into the direction's sorted key table, per
+    combination), and per target occurrence its first combination (``starts``, chunk-local), its sentence (global
+    index) and its word."""
+
+    key: np.ndarray
+    starts: np.ndarray
+    sentence: np.ndarray
+    f_word: np.ndarray
+
+    def widths(self) -> np.ndarray:
+        return np.diff(np.append(self.starts, len(self.key)))
+
+
+def chunk_bounds(e_ids: Sequence[np.ndarray], f_ids: Sequence[np.ndarray], budget: int) -> list[tuple[int, int]]:
+    """Sentence ranges of at most ``budget`` combinations each (a longer single sentence gets a range alone)."""
+    combos = np.array([len(f) * (len(e) + 1) for e, f in zip(e_ids, f_ids, strict=True)], dtype=np.int64)
+    bounds, start, total = [], 0, 0
+    for i, c in enumerate(combos):
+        if total and total + c > budget:
+            bounds.append((start, i))
+            start, total = i, 0
+        total += int(c)
+    if start < len(combos):
+        bounds.append((start, len(combos)))
+    return bounds
+
+
+def chunked_layout(
+    e_ids: Sequence[np.ndarray], f_ids: Sequence[np.ndarray], n_f: int, budget: int
+) -> tuple[np.ndarray, list[Chunk]]:
+    """The sorted table of co-occurring keys ``e * n_f + f`` and the corpus as :class:`Chunk` s indexing it."""
+    parts = []
+    for lo, hi in chunk_bounds(e_ids, f_ids, budget):
+        layout = pair_layout(e_ids[lo:hi], f_ids[lo:hi])
+        local_keys, local = np.unique(layout.e_word * n_f + layout.f_word, return_inverse=True)
+        parts.append(
+            (local_keys, local.astype(np.int32), layout.starts, layout.sentence + lo, layout.f_word[layout.starts])
+        )
+        del layout
+    keys = np.unique(np.concatenate([p[0] for p in parts])) if parts else np.zeros(0, dtype=np.int64)
+    chunks = []
+    for local_keys, local, starts, sentence, f_word in parts:
+        remap = np.searchsorted(keys, local_keys).astype(np.int32)
+        chunks.append(Chunk(remap[local], starts, sentence.astype(np.int32), f_word))
+    return keys, chunks
+
+
+@dataclass
+class FoldPart:
+    """A chunk's combinations of the pairs one model is fitted on: their keys and occurrences."""
+
+    key: np.ndarray
+    starts: np.ndarray
+    widths: np.ndarray
+    f_word: np.ndarray
+
+
+def fold_parts(chunks: Sequence[Chunk], group: np.ndarray, k: int) -> list[FoldPart]:
+    """The combinations of every chunk whose sentence's ``group`` is not ``k`` (empty chunks left out)."""
+    parts = []
+    for c in chunks:
+        occ_in = group[c.sentence] != k
+        if not occ_in.any():
+            continue
+        rows = np.repeat(occ_in, c.widths())
+        starts = (np.cumsum(rows) - 1)[c.starts[occ_in]]
+        key = c.key[rows]
+        parts.append(FoldPart(key, starts, np.diff(np.append(starts, len(key))), c.f_word[occ_in]))
+    return parts
+
+
+def em(parts: Sequence[FoldPart], key_e: np.ndarray, n_keys: int, n_e: int, iters: int) -> np.ndarray:
+    """EM for IBM Model 1 (uniform start), streaming over ``parts``: t per key (0 for keys no part uses)."""
+    t = np.ones(n_keys)  # uniform start (the first E-step normalises per occurrence, so the constant cancels)
+    if not parts:
+        return t * 0.0
+    for _ in range(iters):
+        counts = np.zeros(n_keys)
+        for part in parts:
+            p = t[part.key]
+            denom = np.add.reduceat(p, part.starts)  # per occurrence: contiguous, faster than a bincount over occ
+            p /= np.repeat(denom, part.widths)
+            counts += np.bincount(part.key, weights=p, minlength=n_keys)
+            del p, denom
+        totals = np.bincount(key_e, weights=counts, minlength=n_e)
+        t = counts / np.maximum(totals[key_e], 1e-300)
+    return t
+
+
+def fit_direction(
+    chunks: Sequence[Chunk], keys: np.ndarray, group: np.ndarray, k: int, n_e: int, n_f: int, iters: int
+) -> Direction:
+    """t(f|e) of the model fitted on the pairs whose group is not ``k``, with each f word's typical best log-prob."""
+    key_e = keys // n_f
+    parts = fold_parts(chunks, group, k)
+    logp = np.log(np.maximum(em(parts, key_e, len(keys), n_e, iters), 1e-12)).astype(np.float32)
+    seen = np.zeros(len(keys), dtype=bool)
+    counts, sums, total, n_best = np.zeros(n_f), np.zeros(n_f), 0.0, 0
+    for part in parts:
+        seen[part.key] = True
+        best = best_real(key_e[part.key], logp[part.key].astype(np.float64), part.starts)
+        counts += np.bincount(part.f_word, minlength=n_f)
+        sums += np.bincount(part.f_word, weights=best, minlength=n_f)
+        total, n_best = total + float(best.sum()), n_best + len(best)
+    prior = total / n_best if n_best else 0.0
+    typical = ((sums + TYPICAL_PRIOR * prior) / (counts + TYPICAL_PRIOR)).astype(np.float32)
+    return Direction(keys[seen], logp[seen], n_f, typical)
+
+
+def fit_models(
+    src_tokens: Sequence[list[str]],
+    tgt_tokens: Sequence[list[str]],
+    group: np.ndarray | None,
+    n_models: int,
+    *,
+    iters: int,
+    cov_floor: float,
+    stem: int,
+    budget: int | None = None,
+) -> list[LexicalModel]:
+    """Model k fitted on the pairs whose ``group`` is not k (``group`` None: one model on every pair).
+
+    The models share one vocabulary and one sorted table of co-occurring word pairs (sorting it is the costly part
+    of a fit): each is EM over its pairs' rows of that table. A word none of a model's pairs has is unknown to it
+    (``known_*`` masks), exactly as if it had been fitted alone. ``budget``: combinations per chunk (default
+    :data:`CHUNK_COMBINATIONS`).
+    """
+    start = time.perf_counter()
+    group = np.full(len(src_tokens), -1) if group is None else np.asarray(group)
+    src_vocab, tgt_vocab = Vocab(), Vocab()
+    src_ids, tgt_ids = src_vocab.add_all(src_tokens), tgt_vocab.add_all(tgt_tokens)
+    models = [LexicalModel(src_vocab, tgt_vocab, cov_floor=cov_floor, stem=stem) for _ in range(n_models)]
+    for tag, e_ids, f_ids, n_e, n_f in (("s2t", src_ids, tgt_ids, len(src_vocab), len(tgt_vocab)),
+                                        ("t2s", tgt_ids, src_ids, len(tgt_vocab), len(src_vocab))):  # fmt: skip
+        keys, chunks = chunked_layout(e_ids, f_ids, n_f, budget or CHUNK_COMBINATIONS)
+        for k, model in enumerate(models):
+            setattr(model, tag, fit_direction(chunks, keys, group, k, n_e, n_f, iters))
+        del keys, chunks
+    for k, model in enumerate(models):
+        idx = np.flatnonzero(group != k)
+        model_src, model_tgt = [src_ids[i] for i in idx], [tgt_ids[i] for i in idx]
+        model.known_src, model.known_tgt = _known(model_src, len(src_vocab)), _known(model_tgt, len(tgt_vocab))
+        model.fertility, model.bias = fit_fertility(model_src, np.array([len(t) for t in model_tgt]), len(src_vocab))
+        known_fert = model.fertility[model.known_src]
+        model.length_fallback = float(known_fert.mean()) if len(known_fert) else 1.0
+        model.fit_seconds = (time.perf_counter() - start) / n_models
+    return models
+
+
+def _known(seqs: Sequence[np.ndarray], n: int) -> np.ndarray:
+    """Which of ``n`` ids occur in ``seqs`` (id 0, NULL, never does)."""
+    flat = np.concatenate(list(seqs)) if len(seqs) else np.zeros(0, dtype=np.int64)
+    return np.bincount(flat, minlength=n) > 0
