@@ -14,7 +14,9 @@ def features_cmd(
     folder: Annotated[
         Path, typer.Argument(help="Folder of images, or (--videos) one folder of frames per video.", metavar="FOLDER")
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (feature files, rejects/, manifest).")],
+    out: Annotated[
+        str, typer.Option("--out", "-o", help="Output directory (feature files, rejects/, manifest; or a URL).")
+    ],
     model: Annotated[
         str, typer.Option(help="CLIP-style image model: hub id or local directory.")
     ] = "openai/clip-vit-base-patch32",

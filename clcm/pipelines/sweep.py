@@ -13,17 +13,19 @@ noise_score cut-off) and ``_manifest.json``; each point's pairs and model stay i
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from clcm import storage
 from clcm.errors import UsageError
 from clcm.filtering.selection import SelectionConfig, select
 from clcm.schemas import MANIFEST_NAME, Manifest, input_records, layout, write_manifest, write_table
@@ -108,8 +110,8 @@ def run(config: SweepConfig) -> dict[str, Any]:
     noise = whole.column("noise_score").to_numpy(zero_copy_only=False).astype(np.float64)
     scores = {n: whole.column(score_column(n)).to_numpy(zero_copy_only=False).astype(np.float64) for n in names}
     media = whole.column("media_id").to_pylist()
-    out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = config.out_dir  # a local path or URL
+    storage.makedirs(out)
     keeps = {label: select(noise, scores, media, sel).keep for label, sel in points}  # the filter's rules too
     batch = config.train.batch_size
     steps_per_epoch = {label: math.ceil(int(k.sum()) / batch) for label, k in keeps.items()}
@@ -121,16 +123,15 @@ def run(config: SweepConfig) -> dict[str, Any]:
             log.warning("sweep point %s keeps no pairs; skipped", label)
             rows.append({"point": label, "pairs": 0, "keep_rate": 0.0, "skipped": "no pairs kept"})
             continue
-        point_dir = out / "points" / label
-        point_dir.mkdir(parents=True, exist_ok=True)
+        point_dir = storage.join(out, "points", label)
         kept = whole.filter(pa.array(keep)).set_column(
             schema.get_field_index("keep"), "keep", pa.array(np.ones(int(keep.sum()), dtype=bool))
         )
-        write_table(kept, point_dir / "pairs.parquet", schema)
+        write_table(kept, storage.join(point_dir, "pairs.parquet"), schema)
         epochs = math.ceil(budget / steps_per_epoch[label])
         cfg = config.train.replace(
-            shards=str(point_dir / "pairs.parquet"),
-            out_dir=str(point_dir / "model"),
+            shards=storage.join(point_dir, "pairs.parquet"),
+            out_dir=storage.join(point_dir, "model"),
             epochs=epochs,
             max_steps_per_epoch=math.ceil(budget / epochs),
             keep_column=None,
@@ -152,15 +153,15 @@ def run(config: SweepConfig) -> dict[str, Any]:
             "val": _headline(best.get("val")),
             "train_s": round(time.perf_counter() - t0, 1),
         }
-        best_ckpt = Path(cfg.out_dir) / "model_best.pt"
-        if config.test and best_ckpt.is_file():
-            test = evaluate_checkpoint(str(best_ckpt), config.test, cfg.features, tgt_lang=cfg.tgt_lang,
+        best_ckpt = storage.join(cfg.out_dir, "model_best.pt")
+        if config.test and storage.is_file(best_ckpt):
+            test = evaluate_checkpoint(best_ckpt, config.test, cfg.features, tgt_lang=cfg.tgt_lang,
                                        device=cfg.device)  # fmt: skip
             row["test"] = _headline(test)
         rows.append(row)
     result = {"scored": config.scored, "pairs": len(noise), "budget_steps": budget, "points": rows}
-    write_text_atomic(out / "sweep.json", json.dumps(result, indent=2) + "\n")
-    plot(out / "sweep.png", rows, config.train.objective)
+    write_text_atomic(storage.join(out, "sweep.json"), json.dumps(result, indent=2) + "\n")
+    plot(storage.join(out, "sweep.png"), rows, config.train.objective)
     manifest = Manifest(
         command="sweep",
         config={**asdict(config), "train": asdict(config.train)},
@@ -174,13 +175,13 @@ def run(config: SweepConfig) -> dict[str, Any]:
 
 
 def _scored_manifest(scored: str) -> dict[str, Any] | None:
-    path = Path(scored) / MANIFEST_NAME
-    if not path.is_file():
+    path = storage.join(scored, MANIFEST_NAME)
+    if not storage.is_file(path):
         return None
-    return {"manifest": str(path), "sha256": file_sha256(path)}
+    return {"manifest": path, "sha256": file_sha256(path)}
 
 
-def plot(path: Path, rows: list[dict[str, Any]], objective: str) -> None:
+def plot(path: str | os.PathLike, rows: list[dict[str, Any]], objective: str) -> None:
     """SumR against keep rate: validation (and test) per point, each labelled with its noise_score cut-off."""
     import matplotlib
 
@@ -201,8 +202,10 @@ def plot(path: Path, rows: list[dict[str, Any]], objective: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    png = io.BytesIO()  # rendered in memory, written through storage (local or URL)
+    fig.savefig(png, format="png", dpi=100)
     plt.close(fig)
+    storage.write_bytes(path, png.getvalue())
 
 
 __all__ = ["SweepConfig", "plot", "run"]

@@ -19,6 +19,8 @@ kept as frame sequences (``--pooling frames``, BigFile with ``video2frames.txt``
 
 from __future__ import annotations
 
+import functools
+import io
 import logging
 import os
 import tempfile
@@ -27,11 +29,12 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
 
+from clcm import storage
 from clcm.configs import check_config, max_workers, option
 from clcm.errors import ModelError, OutputError, UsageError
 from clcm.schemas import MANIFEST_NAME, REJECT_SCHEMA, Manifest, layout, write_manifest, write_table, write_text_atomic
@@ -53,7 +56,7 @@ class FeatureConfig:
 
     Args:
         input: a folder of images, or (``videos``) a folder with one sub-folder of frames per video.
-        out: output directory.
+        out: output directory (a local path or URL; the images are read from a local folder).
         model: image model: hub id or local directory.
         revision: hub revision (branch, tag or commit) of ``model``.
         videos: treat ``input`` as video folders.
@@ -212,11 +215,19 @@ def pool_media(items: Sequence[Item], rows: np.ndarray, mean: bool) -> tuple[lis
     return list(groups), matrix.astype(np.float32), None
 
 
-def _save_npy(path: Path, matrix: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _write_large(path: str, write: Callable[[IO[bytes]], Any]) -> None:
+    """Write a possibly large file atomically: streamed to a local temp file renamed into place, or (a URL) built in
+    memory and uploaded as one object."""
+    if storage.is_url(path):
+        buffer = io.BytesIO()
+        write(buffer)
+        storage.write_bytes(path, buffer.getvalue())
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=os.path.dirname(path))
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.save(fh, matrix)
+            write(fh)
+        os.chmod(tmp, storage.FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -224,15 +235,16 @@ def _save_npy(path: Path, matrix: np.ndarray) -> None:
 
 
 def write_features(
-    out: Path, ids: list[str], matrix: np.ndarray, frames: dict | None, formats: Sequence[str]
+    out: str, ids: list[str], matrix: np.ndarray, frames: dict | None, formats: Sequence[str]
 ) -> tuple[dict[str, str], list[dict[str, Any]]]:
-    """Write the feature files; returns ``format -> the --features spec that reads it`` and the manifest record
-    of the Parquet file (when written)."""
+    """Write the feature files into ``out`` (local or URL); returns ``format -> the --features spec that reads it``
+    and the manifest record of the Parquet file (when written)."""
     specs, shards = {}, []
+    at = functools.partial(storage.join, out)
     if "npy" in formats:
-        _save_npy(out / NPY_FILE, matrix)
-        write_text_atomic(out / IDS_FILE, "".join(f"{m}\n" for m in ids))
-        specs["npy"] = str(out / NPY_FILE)
+        _write_large(at(NPY_FILE), lambda fh: np.save(fh, matrix))
+        write_text_atomic(at(IDS_FILE), "".join(f"{m}\n" for m in ids))
+        specs["npy"] = at(NPY_FILE)
     if "parquet" in formats:
         n, d = matrix.shape
         if n * d >= 2**31:
@@ -240,30 +252,30 @@ def write_features(
         offsets = pa.array(np.arange(0, (n + 1) * d, d, dtype=np.int32) if d else np.zeros(n + 1, np.int32))
         vectors = pa.ListArray.from_arrays(offsets, pa.array(matrix.ravel(), pa.float32()))
         table = pa.table({"media_id": pa.array(ids, pa.string()), "vector": vectors}, schema=FEATURE_SCHEMA)
-        shards.append(write_table(table, out / PARQUET_FILE, FEATURE_SCHEMA) | {"table": "features"})
-        specs["parquet"] = str(out / PARQUET_FILE)
+        shards.append(write_table(table, at(PARQUET_FILE), FEATURE_SCHEMA) | {"table": "features"})
+        specs["parquet"] = at(PARQUET_FILE)
     if "bigfile" in formats:  # NRCCR's BigFile: float32 rows, whitespace-separated ids, "N D"
-        fd, tmp = tempfile.mkstemp(prefix=".feature.bin.", suffix=".tmp", dir=out)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(np.ascontiguousarray(matrix, dtype=np.float32).tobytes())
-        os.replace(tmp, out / "feature.bin")
-        write_text_atomic(out / "id.txt", " ".join(ids) + "\n")
-        write_text_atomic(out / "shape.txt", f"{matrix.shape[0]} {matrix.shape[1]}\n")
+        _write_large(at("feature.bin"), lambda fh: fh.write(np.ascontiguousarray(matrix, dtype=np.float32).data))
+        write_text_atomic(at("id.txt"), " ".join(ids) + "\n")
+        write_text_atomic(at("shape.txt"), f"{matrix.shape[0]} {matrix.shape[1]}\n")
         if frames is not None:
-            write_text_atomic(out / "video2frames.txt", repr(frames) + "\n")
-        specs["bigfile"] = str(out)
+            write_text_atomic(at("video2frames.txt"), repr(frames) + "\n")
+        specs["bigfile"] = out
     return specs, shards
 
 
-def _prepare_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
+OUTPUT_FILES = (NPY_FILE, IDS_FILE, PARQUET_FILE, "feature.bin", "id.txt", "shape.txt", "video2frames.txt")
+
+
+def _prepare_out(out: str, overwrite: bool) -> None:
+    if not storage.is_url(out) and os.path.exists(out) and not os.path.isdir(out):
         raise OutputError(f"--out {out} exists and is not a directory")
-    if (out / MANIFEST_NAME).is_file() and not overwrite:
+    if storage.is_file(storage.join(out, MANIFEST_NAME)) and not overwrite:
         raise OutputError(f"{out} already holds an output ({MANIFEST_NAME}); pass --overwrite to replace it")
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        for name in (NPY_FILE, IDS_FILE, PARQUET_FILE, "feature.bin", "id.txt", "shape.txt", "video2frames.txt"):
-            (out / name).unlink(missing_ok=True)  # a format not written this time must not linger
+        storage.makedirs(out)
+        old = [p for name in OUTPUT_FILES if storage.is_file(p := storage.join(out, name))]
+        storage.delete(old)  # a format not written this time must not linger
     except OSError as exc:
         raise OutputError(f"cannot write to {out}: {exc}") from exc
 
@@ -275,7 +287,7 @@ def run_features(config: FeatureConfig, embedder: Callable[[list[Any]], np.ndarr
     """
     t0 = time.perf_counter()
     scan = scan_videos(config.input) if config.videos else scan_images(config.input)
-    out = Path(config.out)
+    out = config.out
     model = None if embedder is not None else ImageEmbedder(config.model, config.revision, config.device, config.dtype)
     _prepare_out(out, config.overwrite)
     t1 = time.perf_counter()

@@ -196,3 +196,35 @@ def test_cuda_half_precision_matches_cpu(clip_dirs, image_dir, tmp_path) -> None
                                    dtype=dtype, formats=("npy",), progress=False))  # fmt: skip
     np.testing.assert_allclose(np.load(outs["cuda"] / "features.npy"), np.load(outs["cpu"] / "features.npy"),
                                rtol=2e-2, atol=2e-2)  # fmt: skip
+
+
+def test_features_written_to_s3_equal_the_local_files_and_train_reads_them(s3, clip_dirs, image_dir, tmp_path):
+    from clcm import storage
+
+    bucket = s3()
+    args = [
+        image_dir,
+        "--model",
+        clip_dirs["full"],
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--format",
+        "npy,parquet,bigfile",
+    ]
+    assert _cli("features", *args, "-o", tmp_path / "feats") == 0
+    assert _cli("features", *args, "-o", f"{bucket}/feats") == 0
+    remote = {
+        storage.relpath(p, f"{bucket}/feats"): storage.read_bytes(p) for p in storage.list_tree(f"{bucket}/feats")
+    }
+    local = {p.relative_to(tmp_path / "feats").as_posix(): p.read_bytes() for p in (tmp_path / "feats").rglob("*")
+             if p.is_file()}  # fmt: skip
+    assert sorted(remote) == sorted(local) and "feature.bin" in remote
+    assert [k for k in local if k != "_manifest.json" and local[k] != remote[k]] == []
+    for spec in ("feats/features.npy", "feats/features.parquet", "feats"):  # the BigFile directory
+        store, expected = load_features(f"{bucket}/{spec}"), load_features(str(tmp_path / spec))
+        assert store.media_ids() == expected.media_ids()
+        np.testing.assert_array_equal(np.asarray(store.matrix), np.asarray(expected.matrix))
+    assert _cli("features", *args, "-o", f"{bucket}/feats") == EXIT_OUTPUT  # not replaced without --overwrite
+    assert _cli("features", *args[:-2], "-o", f"{bucket}/feats", "--overwrite") == 0  # npy only this time
+    assert not storage.exists(f"{bucket}/feats/feature.bin")

@@ -72,3 +72,27 @@ def test_sweep_rejects_bad_points(toy_corpus, tiny_bert_dir, scored_toy, tmp_pat
     assert "--keep-fractions expects comma-separated numbers" in capsys.readouterr().err
     assert _run([*base[:5], "--val", str(toy_corpus["val"])]) == 2
     assert "needs --features and --val" in capsys.readouterr().err
+
+
+def test_sweep_reads_and_writes_an_object_store(s3, toy_corpus, tiny_bert_dir, scored_toy, capsys):
+    from clcm import storage
+
+    scored, order = scored_toy
+    bucket = s3()
+    for f in scored.iterdir():
+        storage.write_bytes(f"{bucket}/scored/{f.name}", f.read_bytes())
+    args = [
+        "sweep", "--scored", f"{bucket}/scored", "--out-dir", f"{bucket}/sweep", "--keep-fractions", "0.5",
+        "--budget-steps", "2", "--features", str(toy_corpus["features"]), "--val", str(toy_corpus["val"]),
+        "--objective", "baseline", "--text-model", str(tiny_bert_dir), "--batch-size", "16", "--device", "cpu",
+        "--opt", "joint_dim=16",
+    ]  # fmt: skip
+    assert _run(args) == 0, capsys.readouterr().err
+    result = json.loads(storage.read_text(f"{bucket}/sweep/sweep.json"))
+    assert [(p["point"], p["pairs"], p["steps"]) for p in result["points"]] == [("keep-0.5", 48, 2)]
+    kept = read_table(f"{bucket}/sweep/points/keep-0.5/pairs.parquet").column("pair_id").to_pylist()
+    assert sorted(kept) == sorted(order[:48])
+    assert storage.read_bytes(f"{bucket}/sweep/sweep.png")[:8] == b"\x89PNG\r\n\x1a\n"
+    assert storage.is_file(f"{bucket}/sweep/points/keep-0.5/model/model_best.pt")
+    manifest = json.loads(storage.read_text(f"{bucket}/sweep/_manifest.json"))
+    assert [i["path"] for i in manifest["inputs"]] == [f"{bucket}/scored/scored-00000-of-00001.parquet"]
