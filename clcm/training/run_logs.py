@@ -22,7 +22,13 @@ class RunLogs:
     def __init__(self, out: str) -> None:
         self.out = out
         self.remote = storage.is_url(out)
-        self.dir = tempfile.mkdtemp(prefix="clcm-train-logs-") if self.remote else out
+        self._dir = None if self.remote else out  # a URL's local copy is made when a log is first written
+
+    @property
+    def dir(self) -> str:
+        if self._dir is None:
+            self._dir = tempfile.mkdtemp(prefix="clcm-train-logs-")
+        return self._dir
 
     def path(self, name: str) -> str:
         """The local file of log ``name`` (e.g. ``steps.csv``)."""
@@ -42,7 +48,7 @@ class RunLogs:
 
     def publish(self, tensorboard: Any = None) -> None:
         """Upload the logs to a URL ``out_dir``, after flushing the run's TensorBoard writer (if given)."""
-        if not self.remote:
+        if not self.remote or self._dir is None:
             return
         if tensorboard is not None:
             tensorboard.flush()
@@ -52,6 +58,7 @@ class RunLogs:
 
     def close(self) -> None:
         """The last upload (writers closed), then the local copy of a URL ``out_dir``'s logs is removed."""
-        if self.remote:
+        if self.remote and self._dir is not None:
             self.publish()
-            shutil.rmtree(self.dir, ignore_errors=True)
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None

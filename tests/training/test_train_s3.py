@@ -61,3 +61,23 @@ def test_training_on_s3_equals_a_local_run(s3, toy_corpus, tiny_bert_dir, tmp_pa
     epochs = list(csv.DictReader(io.StringIO(storage.read_text(f"{remote_out}/epochs.csv"))))
     assert [r["epoch"] for r in epochs] == ["1", "2", "3"]
     assert json.loads(storage.read_text(f"{remote_out}/metrics.json"))["steps"] == 6
+
+
+def test_run_logs_of_a_url_make_a_local_directory_only_when_written(s3, tmp_path, monkeypatch) -> None:
+    """Ranks other than 0 never log: their RunLogs must leave no temporary directory behind."""
+    import tempfile
+
+    from clcm.training.run_logs import RunLogs
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    bucket = s3()
+    idle = RunLogs(f"{bucket}/idle")
+    idle.publish()
+    idle.close()
+    assert list(tmp_path.iterdir()) == [] and storage.list_tree(f"{bucket}/idle") == []
+    used = RunLogs(f"{bucket}/used")
+    with open(used.path("steps.csv"), "w") as fh:
+        fh.write("step\n1\n")
+    assert len(list(tmp_path.iterdir())) == 1
+    used.close()  # uploads, then removes the local copy
+    assert list(tmp_path.iterdir()) == [] and storage.read_text(f"{bucket}/used/steps.csv") == "step\n1\n"
