@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
+from stat import S_ISREG
 from types import SimpleNamespace
 from typing import IO, Any
 
@@ -132,16 +133,24 @@ def parent(path: str | os.PathLike) -> str:
 def match(pattern: str | os.PathLike) -> list[str]:
     """The files a glob pattern matches, sorted (nothing for a missing directory). ``*`` stays within one
     directory level everywhere; on object stores ``**`` crosses levels."""
+    if not is_url(pattern):
+        return sorted(p for p in glob.glob(os.fspath(pattern)) if os.path.isfile(p))
+    return sorted(match_sizes(pattern))
+
+
+def match_sizes(pattern: str | os.PathLike) -> dict[str, int]:
+    """:func:`match` with each file's size in bytes, from the same listing (no request per file)."""
     pattern = os.fspath(pattern)
     if not is_url(pattern):
-        return sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+        return _local_sizes(glob.glob(pattern))
     fs = _fs(pattern)
     try:
-        return sorted(m.path for m in fs.match([pattern])[0].metadata_list)
+        found = fs.match([pattern])[0].metadata_list
     except Exception as exc:  # noqa: BLE001 - Beam raises BeamIOError and friends per filesystem
         if _missing(exc):
-            return []
+            return {}
         raise InputError(f"cannot list {pattern}: {exc}") from exc
+    return {m.path: int(m.size_in_bytes) for m in sorted(found, key=lambda m: m.path)}
 
 
 def _missing(exc: BaseException) -> bool:
@@ -259,10 +268,28 @@ def stat(path: str | os.PathLike) -> tuple[int, float]:
 
 def list_tree(path: str | os.PathLike) -> list[str]:
     """Every file under directory ``path``, at any depth, sorted (nothing for a missing directory)."""
+    return sorted(tree_sizes(path))
+
+
+def tree_sizes(path: str | os.PathLike) -> dict[str, int]:
+    """:func:`list_tree` with each file's size in bytes, from the same listing."""
     path = os.fspath(path)
     if is_url(path):
-        return match(join(path, "**"))
-    return sorted(os.path.join(d, f) for d, _, files in os.walk(path) for f in files)
+        return match_sizes(join(path, "**"))
+    return _local_sizes(os.path.join(d, f) for d, _, names in os.walk(path) for f in names)
+
+
+def _local_sizes(paths: Iterable[str]) -> dict[str, int]:
+    """Sizes of the regular files among ``paths``, sorted (one removed meanwhile, e.g. a temp file, is left out)."""
+    out = {}
+    for p in sorted(paths):
+        try:
+            st = os.stat(p)
+        except OSError:
+            continue
+        if S_ISREG(st.st_mode):
+            out[p] = st.st_size
+    return out
 
 
 def relpath(path: str | os.PathLike, root: str | os.PathLike) -> str:

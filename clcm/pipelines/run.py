@@ -82,11 +82,11 @@ def output_files(stage_dir: str) -> dict[str, str]:
     a shard the stage's manifest records with the same size keeps the sha256 its writer recorded."""
     recorded = recorded_shards(stage_dir)
     files = {}
-    for path in storage.list_tree(stage_dir):
+    for path, size in storage.tree_sizes(stage_dir).items():  # sizes from the listing: no request per file
         rel = storage.relpath(path, stage_dir)
         if any(part.startswith(".") for part in rel.split("/")) or rel == STAMP_NAME:
             continue
-        files[rel] = known_sha256(path, storage.size(path), recorded) or storage.sha256(path)
+        files[rel] = known_sha256(path, size, recorded) or storage.sha256(path)
     return dict(sorted(files.items()))
 
 

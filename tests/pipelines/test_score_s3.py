@@ -45,7 +45,7 @@ def _stamped(stage_dir: str) -> dict[str, str]:
     return {k: v for k, v in files.items() if k != "_manifest.json"}
 
 
-def test_score_filter_and_stamps_on_s3_equal_a_local_run(s3, tmp_path: Path) -> None:
+def test_score_filter_and_stamps_on_s3_equal_a_local_run(s3, tmp_path: Path, monkeypatch) -> None:
     write_sharded(pair_rows(120, with_bt=True), tmp_path / "pairs", "pairs", PAIR_SCHEMA, 50)
     bucket = s3()
     for f in sorted((tmp_path / "pairs").iterdir()):
@@ -65,6 +65,14 @@ def test_score_filter_and_stamps_on_s3_equal_a_local_run(s3, tmp_path: Path) -> 
     assert [s["sha256"] for s in m.shards] == [s["sha256"] for s in read_manifest(local[0]).shards]
     assert read_manifest(remote[1]).extra["plots"] == read_manifest(local[1]).extra["plots"]
     assert read_table(remote[1], prefix="kept").equals(read_table(local[1], prefix="kept"))
+
+    asked = []  # a stamp takes sizes from its listing and hashes from the manifest: no request per shard
+    with monkeypatch.context() as patch:
+        patch.setattr(storage, "size", lambda p: asked.append(p))
+        patch.setattr(storage, "sha256", lambda p, *a: asked.append(p) or "")
+        assert runner.output_files(remote[0])["scored/scored-00000-of-00002.parquet"] == m.shards[0]["sha256"]
+    assert [storage.basename(p) for p in asked] == ["_manifest.json", "combiner.json", "fluency_model.npz",
+                                                    "lexical_model.npz"]  # fmt: skip
 
     # the run's completeness check on an object store: complete, then a missing output re-runs the stage
     assert runner.check_complete(remote[0], "key-score") is None
