@@ -1,11 +1,12 @@
 """Peak memory of `clcm-data translate` and `clcm-data score` on 2,000 vs 29,000 captions (one run, interleaved).
 
-Each measurement is one CLI subprocess (the real command, run in-process by a small wrapper): the wrapper's own
-peak RSS (``VmHWM``: ``ru_maxrss`` would carry the benchmark's peak over fork + exec), the largest peak of any
-process it waited for (``RUSAGE_CHILDREN``: Beam worker processes), CPU seconds (user+sys of the process and its
-children: ``RUSAGE_CHILDREN`` deltas of the benchmark) and wall time. ``peak_rss_mb`` is driver + largest worker
-(for in-process runs: the driver). Sizes alternate inside each round (translate small, large; score small, large)
-so both see the same machine load; the load average is recorded before and after.
+Each measurement is one CLI subprocess (the real command, run in-process by a small wrapper that samples its
+process tree every 50 ms): ``peak_rss_mb`` is the peak RSS of the process and its children together (the larger of
+the driver's own ``VmHWM`` and the sampled sum of the tree's RSS), ``driver_peak_rss_mb`` the driver's ``VmHWM``,
+``worker_peak_rss_mb`` the largest ``VmHWM`` of a Beam worker process (not ``ru_maxrss``, which carries the
+parent's peak over fork + exec). CPU seconds are user+sys of the process and its children (``RUSAGE_CHILDREN``
+deltas of the benchmark), beside wall time. Sizes alternate inside each round (translate small, large; score small,
+large) so both see the same machine load; the load average is recorded before and after.
 
 Translation uses a tiny random Marian converted once to CTranslate2 (so the numbers are the pipeline's data
 handling, not model size); every translate run has a fresh cache (all texts translated). Score runs on that
@@ -31,14 +32,45 @@ from pathlib import Path
 MULTI30K = Path(os.environ.get("CLCM_MULTI30K", Path(__file__).resolve().parents[2] / "shared" / "data" / "multi30k"))
 RESULTS = Path(__file__).resolve().parent / "results"
 WRAPPER = r"""
-import json, resource, sys
+import json, os, sys, threading, time
 from clcm.cli.common import run_app
 from clcm.cli.data import app
+
+def status(pid):
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return {k: int(v.split()[0]) for k, v in (x.split(":", 1) for x in fh) if k in ("VmHWM", "VmRSS")}
+    except (OSError, ValueError):
+        return {}
+
+def children(pid):
+    out = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                out += [int(c) for c in fh.read().split()]
+        except OSError:
+            pass
+    return out + [g for c in out for g in children(c)] if out else []
+
+workers, tree = {}, [0]
+def sample():  # worker processes' own peaks (VmHWM after exec), and the sampled total RSS of the process tree
+    me = os.getpid()
+    while True:
+        total = status(me).get("VmRSS", 0)
+        for c in children(me):
+            st = status(c)
+            workers[c] = max(workers.get(c, 0), st.get("VmHWM", 0))
+            total += st.get("VmRSS", 0)
+        tree[0] = max(tree[0], total)
+        time.sleep(0.05)
+
+threading.Thread(target=sample, daemon=True).start()
 code = run_app(app, sys.argv[1:])
-with open("/proc/self/status") as fh:
-    hwm = next(int(x.split()[1]) for x in fh if x.startswith("VmHWM:"))
-children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print("@@" + json.dumps({"rc": code, "self_kb": hwm, "children_kb": children}))
+hwm = status(os.getpid())["VmHWM"]
+big = sorted(workers.values())[-2:]  # short-lived helpers (uname) are tiny; Beam workers are not
+print("@@" + json.dumps({"rc": code, "self_kb": hwm, "children_kb": max(big, default=0), "tree_kb": max(tree[0], hwm),
+                         "workers": sum(1 for v in workers.values() if v > 50_000)}))
 """
 SETUP = r"""
 import gzip, sys
@@ -71,7 +103,7 @@ def run_cli(args: list[str], env: dict[str, str]) -> dict:
     if proc.returncode or not lines or json.loads(lines[-1][2:])["rc"]:
         raise SystemExit(f"clcm-data {' '.join(args)} failed:\n{stderr.decode()[-3000:]}")
     kb = json.loads(lines[-1][2:])
-    return {"wall_s": wall, "self_kb": kb["self_kb"], "children_kb": kb["children_kb"]}
+    return {"wall_s": wall, **{k: kb[k] for k in ("self_kb", "children_kb", "tree_kb", "workers")}}
 
 
 class Meter:
@@ -88,9 +120,10 @@ class Meter:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         return {
-            "peak_rss_mb": round((r["self_kb"] + r["children_kb"]) / 1024, 1),
+            "peak_rss_mb": round(r["tree_kb"] / 1024, 1),
             "driver_peak_rss_mb": round(r["self_kb"] / 1024, 1),
             "worker_peak_rss_mb": round(r["children_kb"] / 1024, 1),
+            "worker_processes": r["workers"],
             "cpu_s": round(cpu, 2),
             "wall_s": round(r["wall_s"], 2),
         }
@@ -173,10 +206,13 @@ def main() -> None:
         result["workers"] = {
             "captions": wn,
             "median": med,
-            "per_worker_mb": {
-                "workers_1": med["workers_1"]["peak_rss_mb"],
-                "workers_2_threads": round(med["workers_2_threads"]["peak_rss_mb"] / 2, 1),
-                "workers_2_processes": med["workers_2_processes"]["worker_peak_rss_mb"],
+            "per_worker_mb": {  # threads share one process (and its models); processes each load everything
+                "workers_1_process": med["workers_1"]["peak_rss_mb"],
+                "workers_2_threads_second_worker_adds": round(
+                    med["workers_2_threads"]["peak_rss_mb"] - med["workers_1"]["peak_rss_mb"], 1
+                ),
+                "workers_2_processes_each_worker": med["workers_2_processes"]["worker_peak_rss_mb"],
+                "workers_2_processes_driver": med["workers_2_processes"]["driver_peak_rss_mb"],
             },
             "cpu_ratio_2_vs_1": {k: round(med[k]["cpu_s"] / med["workers_1"]["cpu_s"], 3) for k in med},
             "runs": workers,

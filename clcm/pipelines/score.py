@@ -153,7 +153,8 @@ class ReadPairBatches(beam.DoFn):
 
 
 class ScoreBatches(beam.DoFn):
-    """Add score columns and ``noise_score`` to a batch; emits one dict row per pair (for the shard writer)."""
+    """Add score columns and ``noise_score`` to a batch; emits the batch as one list of dict rows (the shard writer
+    takes batches: one grouped element per batch and shard, not one per pair)."""
 
     def __init__(self, spec: ScorerSpec, combiner_path: str) -> None:
         self._spec = spec
@@ -164,16 +165,18 @@ class ScoreBatches(beam.DoFn):
         self._scorers = self._spec.build()
         self._combiner = Combiner.load(self._combiner_path)
 
-    def process(self, batch: dict[str, list[Any]]) -> Iterator[dict[str, Any]]:
+    def process(self, batch: dict[str, list[Any]]) -> Iterator[list[dict[str, Any]]]:
         scores = score_batch(self._scorers, batch)
         noise = self._combiner.predict(scores, batch["src_text"])
         n = len(batch["pair_id"])
         cols = {score_column(k): [None if np.isnan(x) else float(x) for x in v] for k, v in scores.items()}
+        rows = []
         for i in range(n):
             row = {k: v[i] for k, v in batch.items()}
             row.update({k: v[i] for k, v in cols.items()})
             row["noise_score"] = float(noise[i])
-            yield row
+            rows.append(row)
+        yield rows
         self._scored.inc(n)
 
 
@@ -216,7 +219,7 @@ def _scan_corpus(
     available = {c: 0 for c in PREFLIGHT_COLUMNS}
     rows = 0
     for pf in shards:
-        for rb in pf.iter_batches(batch_size=65_536, columns=list(PREFLIGHT_COLUMNS)):
+        for rb in pf.iter_batches(batch_size=8192, columns=list(PREFLIGHT_COLUMNS)):  # bounded: one batch alive
             for c in PREFLIGHT_COLUMNS:
                 available[c] += rb.num_rows - rb.column(c).null_count
             rows += rb.num_rows
@@ -299,7 +302,7 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
                 | "ScoreBatches" >> beam.ParDo(ScoreBatches(spec, layout.model_path(out, COMBINER_FILE)))
                 | "WriteScored"
                 >> WriteShards(
-                    out, SCORED_PREFIX, schema, n_shards, key=lambda r: r["pair_id"], records=True
+                    out, SCORED_PREFIX, schema, n_shards, key=lambda r: r["pair_id"], records=True, batched=True
                 )  # fmt: skip
             )
     shards = shard_records(out, SCORED_PREFIX, n_shards, table="scored_pairs")  # what the writers wrote

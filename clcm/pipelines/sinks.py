@@ -5,12 +5,12 @@ it leaves it beside the shard in a small hidden sidecar (``OUT/<kind>/.<shard>.r
 with :func:`shard_records` after the job, so no output shard is read back (works on every runner: nothing is
 collected into the driver).
 
-Memory: a row travels to the shard grouping as ``(key, encoded row)``, one ``bytes`` object per row (its values in
-schema order, encoded with Beam's primitives coder), not as a dict or tuple of Python objects: a local runner holds
-every grouped element in memory and the writer receives its whole shard, and an encoded row is several times
-smaller than the objects it decodes to. The writer sorts those, then decodes, converts and writes
-:data:`ROW_GROUP_ROWS` rows at a time (one Parquet row group each), so no decoded shard or whole Arrow table of
-it is ever alive.
+Memory: rows travel to the shard grouping as ``(key, encoded row)`` pairs, one ``bytes`` object per row (its values
+in schema order, encoded with Beam's primitives coder), packed into one element per input batch and shard, not as
+dicts or tuples of Python objects: a local runner holds every grouped element in memory and the writer receives its
+whole shard, and an encoded row is several times smaller than the objects it decodes to. The writer sorts those,
+then decodes, converts and writes :data:`ROW_GROUP_ROWS` rows at a time (one Parquet row group each), so no decoded
+shard or whole Arrow table of it is ever alive.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -94,7 +95,8 @@ class _WriteShardDoFn(beam.DoFn):
 
     def process(self, element: tuple[int, dict[str, list]]) -> Iterator[str]:
         index, groups = element
-        rows = sorted(groups["rows"], key=itemgetter(0))  # (key, encoded row): the shard, still encoded
+        # (key, encoded row) pairs: the shard, each row still encoded; an element holds one batch's rows of the shard
+        rows = sorted(chain.from_iterable(map(decode_row, groups["rows"])), key=itemgetter(0))
         data = parquet_bytes(row_groups(rows, self._schema), self._schema)  # validated group by group
         n_rows = len(rows)
         del rows
@@ -115,26 +117,34 @@ class WriteShards(beam.PTransform):
         num_shards: number of shards.
         key: row -> string key; decides the shard (by hash) and the order within it.
         records: leave each shard's manifest record in a sidecar, for :func:`shard_records`.
+        batched: the elements are lists of rows (e.g. one per scored batch), not rows: the grouping then holds one
+            encoded element per batch and shard instead of one per row.
     """
 
     def __init__(
         self, out_dir: str, kind: str, schema: pa.Schema, num_shards: int, key: Callable[[dict[str, Any]], str],
-        *, records: bool = False,
+        *, records: bool = False, batched: bool = False,
     ) -> None:  # fmt: skip
         super().__init__()
         self._args = (out_dir, kind, schema, num_shards)
         self._key = key
         self._records = records
+        self._batched = batched
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
         out_dir, kind, schema, n = self._args
         key, names = self._key, schema.names
 
-        def slim(r: dict[str, Any]) -> tuple[int, tuple[str, bytes]]:
-            k = key(r)
-            return shard_of(k, n), (k, encode_row(tuple(r.get(name) for name in names)))
+        def by_shard(batch: Sequence[dict[str, Any]]) -> Iterator[tuple[int, bytes]]:
+            parts: dict[int, list[tuple[str, bytes]]] = {}
+            for r in batch:
+                k = key(r)
+                parts.setdefault(shard_of(k, n), []).append((k, encode_row(tuple(r.get(name) for name in names))))
+            for index, part in parts.items():
+                yield index, encode_row(tuple(part))
 
-        keyed = rows | "KeyByShard" >> beam.Map(slim)
+        batches = rows if self._batched else rows | "Batches" >> beam.Map(lambda r: (r,))
+        keyed = batches | "KeyByShard" >> beam.FlatMap(by_shard)
         ids = rows.pipeline | "ShardIds" >> beam.Create([(i, None) for i in range(n)])
         return (
             {"rows": keyed, "ids": ids}

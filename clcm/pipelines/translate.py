@@ -30,15 +30,15 @@ from clcm.errors import UsageError
 from clcm.pipelines.cache import NAMESPACE, cache_path, default_cache_dir, prepare
 from clcm.pipelines.cache_steps import LookupCache, StoreCache
 from clcm.pipelines.handlers import Translate
-from clcm.pipelines.sinks import WriteShards
+from clcm.pipelines.sinks import WriteShards, decode_row, encode_row
 from clcm.pipelines.sources import LINE, SOURCE, ReadCaptionFile, reject_row
 from clcm.schemas import CAPTION_SCHEMA, PAIR_SCHEMA, REJECT_SCHEMA, pair_id, reasons
 from clcm.translation import DecodeSettings, ModelSpec
 from clcm.translation.base import BACKENDS, DEVICES
 from clcm.translation.normalize import normalize_text
 
-# after dedup a caption travels as a tuple of just these fields (not its whole row dict): the runner holds every
-# caption in memory at each grouping, so element size sets the pipeline's peak memory
+# after dedup a caption travels as just these fields (not its whole row dict), encoded into one bytes object (as
+# before dedup): a local runner holds every caption in memory at each grouping, so element size sets the peak
 CAPTION_FIELDS = ("caption_id", "media_id", "caption_index", "split", "dataset", "text")
 ROWS_PER_SHARD = 50_000  # auto shard count: small enough to stream, large enough to avoid tiny files
 
@@ -132,22 +132,23 @@ class ValidateDoFn(beam.DoFn):
             detail = f"{len(norm)} characters > --max-source-chars {self._max}"
             yield beam.pvalue.TaggedOutput(self.REJECT, reject_row(row, reasons.TOO_LONG, detail))
         else:
-            # a tuple, not the row dict: (source, line, norm, caption values in CAPTION_SCHEMA order)
-            yield row["caption_id"], (row[SOURCE], row[LINE], norm, tuple(row[k] for k in CAPTION_SCHEMA.names))
+            # one encoded bytes object, not the row dict: (source, line, norm, caption values in CAPTION_SCHEMA order)
+            values = tuple(row[k] for k in CAPTION_SCHEMA.names)
+            yield row["caption_id"], encode_row((row[SOURCE], row[LINE], norm, values))
 
 
 class DedupIdsDoFn(beam.DoFn):
-    """``(caption_id, [(source, line, norm, values)])`` in; the first (by source, line) out as
-    ``(norm, CAPTION_FIELDS values)``; later ones rejected."""
+    """``(caption_id, [encoded (source, line, norm, values)])`` in; the first (by source, line) out as
+    ``(norm, encoded CAPTION_FIELDS values)``; later ones rejected."""
 
     REJECT = "reject"
 
-    def process(self, element: tuple[str, Sequence[tuple]]) -> Iterator[Any]:
+    def process(self, element: tuple[str, Sequence[bytes]]) -> Iterator[Any]:
         _, rows = element
-        first, *dups = sorted(rows, key=lambda r: (r[0], r[1]))
+        first, *dups = sorted((decode_row(r) for r in rows), key=lambda r: (r[0], r[1]))
         source, line, norm, values = first
         row = dict(zip(CAPTION_SCHEMA.names, values, strict=True))
-        yield norm, tuple(row[k] for k in CAPTION_FIELDS)
+        yield norm, encode_row(tuple(row[k] for k in CAPTION_FIELDS))
         for dup_source, dup_line, _, dup_values in dups:
             dup = dict(zip(CAPTION_SCHEMA.names, dup_values, strict=True)) | {SOURCE: dup_source, LINE: dup_line}
             detail = f"caption_id first seen at {source}:{line}"
@@ -177,15 +178,17 @@ class CachedTranslate(beam.PTransform):
         return (looked["hit"], new) | "Merge" >> beam.Flatten()
 
 
-def _join_bt(element: tuple[str, dict[str, list]], lang: str) -> Iterator[tuple[str, tuple]]:
-    _, groups = element
-    (bt,) = groups["bt"]  # exactly one back-translation per distinct MT text
-    for src, mt in groups["mt"]:
-        yield src, (lang, mt, bt)
+def _join_bt(element: tuple[str, dict[str, list]], lang: str) -> Iterator[tuple[str, bytes]]:
+    mt_text, groups = element
+    ((bt_text, bt_logprob),) = groups["bt"]  # exactly one back-translation per distinct MT text
+    for src in groups["mt"]:
+        src_text, mt_logprob = decode_row(src)
+        yield src_text, encode_row((lang, mt_text, mt_logprob, bt_text, bt_logprob))
 
 
 class TranslateLang(beam.PTransform):
-    """Unique source texts in; ``(text, (lang, mt, bt))`` out for one target language."""
+    """Unique source texts in; ``(text, encoded (lang, mt text, mt logprob, bt text, bt logprob))`` out for one
+    target language."""
 
     def __init__(self, plan: LangPlan, config: TranslateConfig) -> None:
         super().__init__()
@@ -201,9 +204,11 @@ class TranslateLang(beam.PTransform):
             | "DistinctMT" >> beam.Distinct()
             | "BackTranslate" >> CachedTranslate(p.bt, f"bt_{p.lang}", c)
         )
-        by_tgt = mt | "KeyByMT" >> beam.Map(lambda kv: (kv[1].text, kv))
+        # grouped as compact values (one bytes object, a plain tuple), not Translation objects
+        by_tgt = mt | "KeyByMT" >> beam.Map(lambda kv: (kv[1].text, encode_row((kv[0], kv[1].logprob))))
+        bt_values = bt | "BTValue" >> beam.Map(lambda kv: (kv[0], (kv[1].text, kv[1].logprob)))
         return (
-            {"mt": by_tgt, "bt": bt | "BTValue" >> beam.Map(lambda kv: (kv[0], kv[1]))}
+            {"mt": by_tgt, "bt": bt_values}
             | "JoinBT" >> beam.CoGroupByKey()
             | "EmitJoined" >> beam.FlatMap(_join_bt, p.lang)
         )
@@ -216,12 +221,12 @@ class _PairRowsDoFn(beam.DoFn):
 
     def process(self, element: tuple[str, dict[str, list]]) -> Iterator[dict[str, Any]]:
         _, groups = element
-        by_lang = {lang: (mt, bt) for lang, mt, bt in groups["tr"]}
+        by_lang = {lang: rest for lang, *rest in map(decode_row, groups["tr"])}
         for captions in groups["rows"]:
             for caption in captions:
-                row = dict(zip(CAPTION_FIELDS, caption, strict=True))
+                row = dict(zip(CAPTION_FIELDS, decode_row(caption), strict=True))
                 text = row.pop("text")
-                for lang, (mt, bt) in sorted(by_lang.items()):
+                for lang, (mt_text, mt_logprob, bt_text, bt_logprob) in sorted(by_lang.items()):
                     mt_ref, bt_ref = self._refs[lang]
                     yield {
                         "pair_id": pair_id(row["caption_id"], lang),
@@ -229,12 +234,12 @@ class _PairRowsDoFn(beam.DoFn):
                         "src_lang": self._src,
                         "src_text": text,
                         "tgt_lang": lang,
-                        "tgt_text": mt.text,
-                        "bt_text": bt.text,
+                        "tgt_text": mt_text,
+                        "bt_text": bt_text,
                         "mt_model": mt_ref,
                         "bt_model": bt_ref,
-                        "mt_logprob": _finite(mt.logprob),
-                        "bt_logprob": _finite(bt.logprob),
+                        "mt_logprob": _finite(mt_logprob),
+                        "bt_logprob": _finite(bt_logprob),
                         "tgt_origin": "mt",
                     }
 

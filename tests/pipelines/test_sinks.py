@@ -71,3 +71,22 @@ def test_shards_are_written_in_bounded_row_groups_sorted_and_complete(tmp_path, 
         assert ids == sorted(ids) and all(sinks.shard_of(k, 3) == i for k in ids)
         seen += table.to_pylist()
     assert sorted(seen, key=lambda r: r["pair_id"]) == sorted(rows, key=lambda r: r["pair_id"])
+
+
+def test_batched_input_writes_the_same_shards_as_rows(tmp_path) -> None:
+    rows = [_pair(i) for i in range(40)]
+    for name, elements, batched in (
+        ("rows", rows, False),
+        ("batches", [rows[i : i + 7] for i in range(0, 40, 7)], True),
+    ):
+        with beam.Pipeline(runner=FnApiRunner()) as p:
+            _ = (
+                p
+                | beam.Create(elements)
+                | sinks.WriteShards(
+                    str(tmp_path / name), "pairs", PAIR_SCHEMA, 2, key=lambda r: r["pair_id"], batched=batched
+                )  # fmt: skip
+            )
+    for i in range(2):
+        a, b = (layout.shard_path(str(tmp_path / name), "pairs", i, 2) for name in ("rows", "batches"))
+        assert open(a, "rb").read() == open(b, "rb").read()
