@@ -124,20 +124,19 @@ def open_inputs(files: Sequence[str], records: list[dict[str, Any]]) -> Iterator
     """Each input shard, read once: its bytes hashed into its manifest input record (appended to ``records``) and
     parsed from the same buffer, checked to be a pair table of this schema version (InputError otherwise)."""
     for f in files:
-        if storage.size(f) <= ONE_READ_BYTES:
-            data = storage.read_bytes(f)
-            records.append({"path": f, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
-            source: Any = pa.BufferReader(data)
-        else:
-            records.append(input_record(f))
-            source = f
         try:
-            pf = pq.ParquetFile(source) if not isinstance(source, str) else parquet_file(source)
+            if storage.size(f) <= ONE_READ_BYTES:
+                data = storage.read_bytes(f)
+                records.append({"path": f, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+                pf = pq.ParquetFile(pa.BufferReader(data))
+            else:
+                records.append(input_record(f))
+                pf = parquet_file(f)
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{f} is not a readable Parquet file: {exc}") from exc
         _check_pair_table(pf.schema_arrow, f)
         yield pf
-        del source, pf
+        pf = data = None  # this file's buffer goes before the next file is read
 
 
 class ReadPairBatches(beam.DoFn):

@@ -102,3 +102,18 @@ def test_an_input_too_large_for_one_buffer_is_streamed(pairs, tmp_path, monkeypa
     assert manifest.inputs == [{"path": p, "bytes": os.path.getsize(p), "sha256": _digest(p)} for p in pairs]
     assert {p: reads.parquet[p] for p in pairs} == dict.fromkeys(pairs, 2)  # the driver's scan and the workers'
     assert manifest.counts["scored"] == 120
+
+
+def test_inputs_that_are_not_pair_tables_are_one_clear_error_from_the_same_read(tmp_path):
+    from clcm.errors import InputError
+    from clcm.schemas import CAPTION_SCHEMA, write_rows
+
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "a.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(InputError, match=r"a\.parquet is not a readable Parquet file"):
+        score.run(score.ScoreConfig(str(tmp_path / "junk"), str(tmp_path / "out1")), runner=FnApiRunner())
+    caption = {"caption_id": "1#en#0", "media_id": "1", "caption_index": 0, "lang": "en", "text": "A dog.",
+               "origin": "human", "split": "train", "dataset": "toy"}  # fmt: skip
+    write_rows([caption], tmp_path / "caps" / "captions.parquet", CAPTION_SCHEMA)
+    with pytest.raises(InputError, match=r"captions\.parquet is not a pair table \(missing columns"):
+        score.run(score.ScoreConfig(str(tmp_path / "caps"), str(tmp_path / "out2")), runner=FnApiRunner())
