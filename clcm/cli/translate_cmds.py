@@ -44,7 +44,7 @@ def translate_cmd(
     cache_dir: Annotated[str | None, typer.Option(help="Translation cache (default $CLCM_CACHE_DIR).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")] = False,
     shards: Annotated[int, typer.Option(help="Pair shards (0 = one per 50,000 pairs).")] = 0,
-    workers: Annotated[int, typer.Option(help="DirectRunner workers (threads sharing one copy of each model).")] = 1,
+    workers: Annotated[int, typer.Option(help="Batches translated at once by the one copy of each model.")] = 1,
     threads: Annotated[int, typer.Option(help="Model threads per worker.")] = 1,
     progress: Annotated[bool, typer.Option(help="Progress bars.")] = True,
     overwrite: Overwrite = False,

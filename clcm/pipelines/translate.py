@@ -60,8 +60,9 @@ class TranslateConfig:
         cache_dir: translation cache root; None = ``$CLCM_CACHE_DIR`` or ``~/.cache/clcm/translations``.
         use_cache: read and write the cache (False translates everything and stores nothing).
         num_shards: pair shards; 0 = one per 50,000 pairs.
-        workers: DirectRunner workers: threads of one process sharing each model (``--direct_running_mode
-            multi_processing`` in the Beam flags makes them processes).
+        workers: batches translated at once by the one loaded copy of each model (the model's ``parallel``);
+            the pipeline keeps one in-process Beam worker (``--direct_running_mode multi_processing
+            --direct_num_workers N`` in the Beam flags gives worker processes instead).
         batch_size: unique texts per Beam element (the translator cuts length-sorted sub-batches).
         max_source_chars: longer captions are rejected as ``too_long`` (runaway inputs, not captions).
         progress: progress bars while translating.

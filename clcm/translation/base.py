@@ -76,8 +76,8 @@ class ModelSpec:
         revision: hub revision (None = the default branch; a local directory has none).
         settings: decoding settings.
         threads: intra-op threads per worker (1: one worker per core is the fastest layout for captions).
-        parallel: batches translated at once by one loaded model (CTranslate2 ``inter_threads``): the number of
-            worker threads that share it.
+        parallel: batches translated at once by one loaded model (CTranslate2 ``inter_threads``; the transformers
+            backend multiplies its torch threads by it): ``--workers``.
         source: the hub id or directory ``model`` was converted from (named in outputs instead of the converted dir).
     """
 

@@ -89,22 +89,27 @@ class CT2Translator(Translator):
         src = self.encode(texts)
         out: list[Translation | None] = [None] * len(src)
         budgets = [s.length_budget(len(x)) for x in src]
-        for batch in length_batches([len(x) for x in src], s.max_batch_tokens, s.max_batch_size, budgets):
-            tokens = [src[i] for i in batch]
+        batches = length_batches([len(x) for x in src], s.max_batch_tokens, s.max_batch_size, budgets)
+        pending = []  # submitted at once: the model's `parallel` (inter_threads) workers translate them side by side
+        for batch in batches:
             prefix = [[self.tgt_token] for _ in batch] if self.tgt_token else None
             budget = budgets[batch[0]]
-            results = self.translator.translate_batch(
-                tokens,
-                target_prefix=prefix,
-                beam_size=s.beam_size,
-                max_decoding_length=budget + (1 if prefix else 0),
-                min_decoding_length=s.min_length + (1 if prefix else 0),
-                return_scores=True,
-                return_end_token=True,
-                max_batch_size=len(batch),
+            pending.append(
+                self.translator.translate_batch(
+                    [src[i] for i in batch],
+                    target_prefix=prefix,
+                    beam_size=s.beam_size,
+                    max_decoding_length=budget + (1 if prefix else 0),
+                    min_decoding_length=s.min_length + (1 if prefix else 0),
+                    return_scores=True,
+                    return_end_token=True,
+                    max_batch_size=len(batch),
+                    asynchronous=True,
+                )
             )
+        for batch, results in zip(batches, pending, strict=True):
             for i, r in zip(batch, results, strict=True):
-                out[i] = self._result(r)
+                out[i] = self._result(r.result())
         return out  # type: ignore[return-value]
 
     def _result(self, result: Any) -> Translation:

@@ -60,7 +60,7 @@ class HFTranslator(Translator):
         self.spec = spec
         self.device = resolve_device(spec.device, torch.cuda.is_available())
         if self.device == "cpu":
-            torch.set_num_threads(spec.threads)
+            torch.set_num_threads(spec.threads * spec.parallel)  # --workers: more threads for the one model
         ctype = spec.compute_type
         if ctype == "auto":
             ctype = "float16" if self.device == "cuda" else "float32"
