@@ -1,0 +1,74 @@
+"""`clcm-data translate --workers 2` vs one worker with an OPUS-MT-sized model: does a second worker pay off?
+
+The real CLI in a subprocess per run (wall time; CPU = user+sys of it and its children, from ``os.wait4``), no
+cache, the first ``--captions`` Multi30K train captions en->de (MT + BT), greedy, max length 24, the random
+OPUS-MT-sized Marian of ``benchmarks/translate.py`` (ct2 int8). Runs interleaved, ``--repeats`` times; the best of
+each is reported with the load seen. ``--workers N`` is N batches at once through the one loaded model
+(CTranslate2 ``inter_threads``) in one in-process Beam worker.
+
+Usage: ``python benchmarks/workers.py [--captions 1000] [--repeats 2] [--out JSON]``; prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from translate import _lines, build_model  # noqa: E402
+
+from clcm.schemas import CAPTION_SCHEMA, write_rows  # noqa: E402
+
+
+def _run(ct2: Path, captions: Path, out: Path, workers: int) -> dict[str, float]:
+    cmd = [sys.executable, "-c", "from clcm.cli.data import main; main()", "translate", "-i", str(captions),
+           "-o", str(out), "-l", "de", "--model", str(ct2), "--max-length", "24", "--no-cache",
+           "--workers", str(workers), "--overwrite"]  # fmt: skip
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status:
+        raise SystemExit(f"translate --workers {workers} failed (status {status})")
+    return {"workers": workers, "wall_s": round(time.perf_counter() - t0, 2),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--captions", type=int, default=1000)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--model-dir", type=Path, default=Path("/tmp/clcm-bench-translate"))
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    _, ct2 = build_model(args.model_dir)
+    texts = _lines("train.en.gz", args.captions)
+    rows = [dict(caption_id=f"img{i}#en#0", media_id=f"img{i}", caption_index=0, lang="en", split="train", text=t,
+                 dataset="bench", origin="human") for i, t in enumerate(texts)]  # fmt: skip
+    captions = args.model_dir / f"captions{args.captions}"
+    write_rows(rows, captions / "captions-00000-of-00001.parquet", CAPTION_SCHEMA)
+    model = "OPUS-MT-sized random Marian (d_model 512, 6+6 layers), ct2 int8, max length 24"
+    result: dict = {"benchmark": "workers", "captions": len(rows), "model": model, "load_before": os.getloadavg()}
+    result["runs"] = []
+    for rep in range(args.repeats):
+        for workers in (1, 2):
+            result["runs"].append(_run(ct2, captions, args.model_dir / f"out-w{workers}-{rep}", workers))
+    result["load_after"] = os.getloadavg()
+    best = {
+        w: {k: min(r[k] for r in result["runs"] if r["workers"] == w) for k in ("wall_s", "cpu_s")} for w in (1, 2)
+    }
+    result["best"] = best
+    result["workers_2_vs_1"] = {k: round(best[2][k] / best[1][k], 3) for k in ("wall_s", "cpu_s")}
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
