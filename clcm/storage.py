@@ -23,7 +23,7 @@ from stat import S_ISREG
 from types import SimpleNamespace
 from typing import IO, Any
 
-from clcm.errors import InputError
+from clcm.errors import InputError, OutputError
 
 _configured = False
 
@@ -154,8 +154,8 @@ def match_sizes(pattern: str | os.PathLike) -> dict[str, int]:
 
 
 def _missing(exc: BaseException) -> bool:
-    text = str(exc)
-    return any(s in text for s in ("NoSuchKey", "Not Found", "404", "No such file", "does not exist"))
+    text = str(exc).lower()
+    return any(s in text for s in ("nosuchkey", "not found", "404", "no such file", "does not exist"))
 
 
 def exists(path: str | os.PathLike) -> bool:
@@ -188,7 +188,19 @@ def open_read(path: str | os.PathLike) -> IO[bytes]:
         return open(path, "rb")
     from apache_beam.io.filesystem import CompressionTypes
 
-    return _fs(path).open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    fs = _fs(path)
+    try:
+        return fs.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    except Exception as exc:  # noqa: BLE001 - Beam wraps each store's client errors its own way
+        if _missing(exc):
+            raise FileNotFoundError(f"no such file: {path}") from exc
+        raise InputError(f"cannot read {path}: {_reason(exc)}") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """The store's own words (e.g. ``NoSuchBucket ... does not exist``), without Beam's wrapper."""
+    text = str(exc.args[0] if exc.args and isinstance(exc.args[0], str) else exc)
+    return text.split("operation: ", 1)[-1]
 
 
 def read_bytes(path: str | os.PathLike) -> bytes:
@@ -217,8 +229,12 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     if is_url(path):
         from apache_beam.io.filesystem import CompressionTypes
 
-        with _fs(path).create(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-            fh.write(data)
+        fs = _fs(path)
+        try:
+            with fs.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+                fh.write(data)
+        except Exception as exc:  # noqa: BLE001 - a missing bucket, no permission: the user's to fix (exit 4)
+            raise OutputError(f"cannot write {path}: {_reason(exc)}") from exc
         return
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)

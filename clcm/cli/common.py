@@ -44,6 +44,14 @@ def setup_logging(verbose: bool = False) -> None:
         if not verbose:
             handler.addFilter(_beam_root_notes)
             handler.addFilter(_not_reported_by_cli)
+            handler.addFilter(_not_beam_io_retry)
+
+
+def _not_beam_io_retry(record: logging.LogRecord) -> bool:
+    """Drop the tracebacks Beam's object-store clients log before raising (a missing bucket, no permission): the
+    exception reaches ``clcm.storage``, which reports it as one line; `-v` keeps them."""
+    from_io = f"{os.sep}apache_beam{os.sep}io{os.sep}" in record.pathname
+    return not (from_io and (record.exc_info or "Traceback" in record.getMessage()))
 
 
 def _beam_root_notes(record: logging.LogRecord) -> bool:

@@ -135,3 +135,20 @@ def test_cli_score_with_two_worker_processes_and_filter_on_s3(s3, tmp_path: Path
     remote, local = read_manifest(f"{bucket}/scored"), read_manifest(tmp_path / "local")
     assert [s["sha256"] for s in remote.shards] == [s["sha256"] for s in local.shards]
     assert read_manifest(f"{bucket}/filtered").counts["scored"] == 120
+
+
+def test_a_missing_bucket_is_one_clear_error_not_a_traceback(s3, tmp_path: Path, capsys) -> None:
+    from clcm.cli.common import run_app
+    from clcm.cli.data import app
+    from clcm.errors import EXIT_OUTPUT, OutputError
+
+    bucket = s3()
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        storage.read_bytes(f"{bucket}/missing.json")
+    with pytest.raises(OutputError, match="cannot write s3://clcm-no-such-bucket/x.json: .*does not exist"):
+        storage.write_bytes("s3://clcm-no-such-bucket/x.json", b"{}")
+    storage.write_bytes(f"{bucket}/caps.jsonl", b'{"caption_id": "a#en#0", "media_id": "a", "text": "A dog."}\n')
+    code = run_app(app, ["import", "-f", "jsonl", f"{bucket}/caps.jsonl", "-o", "s3://clcm-no-such-bucket/out"])
+    err = capsys.readouterr().err
+    assert code == EXIT_OUTPUT and err.startswith("error: cannot write s3://clcm-no-such-bucket/out/"), err
+    assert "Traceback" not in err
