@@ -327,12 +327,18 @@ def delete_tree(path: str | os.PathLike) -> None:
         os.unlink(path)
 
 
-def sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
+def digest(path: str | os.PathLike, chunk: int = 1 << 20) -> tuple[str, int]:
+    """``(sha256, size)`` of a file, from one streamed read."""
+    h, size = hashlib.sha256(), 0
     with open_read(path) as fh:
         while block := fh.read(chunk):
             h.update(block)
-    return h.hexdigest()
+            size += len(block)
+    return h.hexdigest(), size
+
+
+def sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    return digest(path, chunk)[0]
 
 
 def upload_dir(local_dir: str, url: str, last: str | None = None) -> None:

@@ -97,20 +97,14 @@ def bucket_dir(directory: str, bucket: int) -> str:
     return storage.join(directory, "buckets", f"{bucket:04d}")
 
 
-match_paths = storage.match
-
-
 def list_parts(directory: str, bucket: int) -> list[str]:
-    return match_paths(storage.join(bucket_dir(directory, bucket), "part-*.parquet"))
-
-
-read_bytes = storage.read_bytes
+    return storage.match(storage.join(bucket_dir(directory, bucket), "part-*.parquet"))
 
 
 def read_buckets(directory: str) -> int:
     """The bucket count of a settings directory (``layout.json``; DEFAULT_BUCKETS for a new directory)."""
     try:
-        layout = json.loads(read_bytes(storage.join(directory, LAYOUT_NAME)))
+        layout = json.loads(storage.read_bytes(storage.join(directory, LAYOUT_NAME)))
     except Exception:  # noqa: BLE001 - no layout yet: a new (or pre-bucket) directory
         return DEFAULT_BUCKETS
     buckets = layout.get("buckets") if isinstance(layout, dict) else None
@@ -144,7 +138,7 @@ def write_part(directory: str, bucket: int, table: pa.Table) -> str:
     data = buf.getvalue()
     name = f"part-{hashlib.sha256(data).hexdigest()[:_HASH_CHARS]}.parquet"
     path = storage.join(bucket_dir(directory, bucket), name)
-    write_bytes(path, data)
+    storage.write_bytes(path, data)
     return path
 
 
@@ -154,7 +148,7 @@ def open_part(path: str) -> pq.ParquetFile:
     A vanished file (compacted away meanwhile) raises FileNotFoundError, for the caller to list again.
     """
     try:
-        data = read_bytes(path)
+        data = storage.read_bytes(path)
     except FileNotFoundError:
         raise
     except Exception as exc:  # noqa: BLE001 - some filesystems wrap a missing object in their own error
@@ -205,7 +199,7 @@ def list_all_parts(directory: str) -> dict[int, list[str]]:
     """Every part of a settings directory by bucket, in one listing (its cost grows with the number of files,
     which compaction keeps near the bucket count, not with the entries)."""
     parts: dict[int, list[str]] = defaultdict(list)
-    for path in match_paths(storage.join(directory, "buckets", "*", "part-*.parquet")):
+    for path in storage.match(storage.join(directory, "buckets", "*", "part-*.parquet")):
         parts[int(path.rsplit("/", 2)[-2])].append(path)
     return parts
 
@@ -259,10 +253,10 @@ def prepare(directory: str, settings: dict[str, Any]) -> int:
         buckets = read_buckets(directory)
         layout = storage.join(directory, LAYOUT_NAME)
         if not storage.exists(layout):
-            write_bytes(layout, json.dumps({"version": LAYOUT_VERSION, "buckets": buckets}).encode())
+            storage.write_bytes(layout, json.dumps({"version": LAYOUT_VERSION, "buckets": buckets}).encode())
         info = storage.join(directory, SETTINGS_NAME)
         if not storage.exists(info):
-            write_bytes(info, json.dumps(settings, indent=2, sort_keys=True).encode())
+            storage.write_bytes(info, json.dumps(settings, indent=2, sort_keys=True).encode())
     except CorruptPart as exc:
         raise InputError(f"translation cache: {exc}") from exc
     except OSError as exc:
@@ -277,6 +271,3 @@ def write_entries(directory: str, items: Sequence[tuple[str, Translation]], sett
     for item in items:
         by_bucket[bucket_of(item[0], buckets)].append(item)
     return [write_part(directory, b, part_table(rows)) for b, rows in sorted(by_bucket.items())]
-
-
-write_bytes = storage.write_bytes

@@ -20,9 +20,7 @@ from clcm.pipelines.cache import (
     SETTINGS_NAME,
     CorruptPart,
     list_parts,
-    match_paths,
     read_buckets,
-    read_bytes,
     read_part,
     translations,
     warn_corrupt,
@@ -101,18 +99,18 @@ def verify_bucket(directory: str, bucket: int, *, remove: bool = False) -> Bucke
 
 def settings_dirs(cache_root: str) -> list[str]:
     """Every settings directory under a cache root (those with a ``settings.json``)."""
-    return [p.rsplit("/", 1)[0] for p in match_paths(storage.join(cache_root, "*", "*", SETTINGS_NAME))]
+    return [p.rsplit("/", 1)[0] for p in storage.match(storage.join(cache_root, "*", "*", SETTINGS_NAME))]
 
 
 def used_buckets(directory: str) -> list[int]:
     """Buckets that hold at least one part (one listing of the directory's parts)."""
-    parts = match_paths(storage.join(directory, "buckets", "*", "part-*.parquet"))
+    parts = storage.match(storage.join(directory, "buckets", "*", "part-*.parquet"))
     return sorted({int(p.rsplit("/", 2)[-2]) for p in parts})
 
 
 def legacy_parts(directory: str) -> list[str]:
     """Parts of the pre-bucket layout (``{key}/part-*.parquet``), which lookups no longer read."""
-    return match_paths(storage.join(directory, "part-*.parquet"))
+    return storage.match(storage.join(directory, "part-*.parquet"))
 
 
 def migrate_legacy(directory: str) -> int:
@@ -120,11 +118,11 @@ def migrate_legacy(directory: str) -> int:
     paths = legacy_parts(directory)
     if not paths:
         return 0
-    settings = json.loads(read_bytes(storage.join(directory, SETTINGS_NAME)))
+    settings = json.loads(storage.read_bytes(storage.join(directory, SETTINGS_NAME)))
     rows = 0
     for path in paths:
         try:
-            table = pq.read_table(io.BytesIO(read_bytes(path)))
+            table = pq.read_table(io.BytesIO(storage.read_bytes(path)))
             items = list(translations(table.select(CACHE_SCHEMA.names)).items())
         except Exception as exc:  # noqa: BLE001 - a corrupt legacy part: leave it, name it
             warn_corrupt(path, CorruptPart(str(exc)))
@@ -156,7 +154,7 @@ class DirectoryReport:
 
 def _report(directory: str) -> DirectoryReport:
     try:
-        settings = json.loads(read_bytes(storage.join(directory, SETTINGS_NAME)))
+        settings = json.loads(storage.read_bytes(storage.join(directory, SETTINGS_NAME)))
     except Exception:  # noqa: BLE001 - settings.json is informational
         settings = {}
     return DirectoryReport(directory, settings, read_buckets(directory), legacy_parts=len(legacy_parts(directory)))
@@ -167,10 +165,10 @@ def stats(cache_root: str) -> list[DirectoryReport]:
     reports = []
     for directory in settings_dirs(cache_root):
         r = _report(directory)
-        parts = match_paths(storage.join(directory, "buckets", "*", "part-*.parquet"))
+        parts = storage.match(storage.join(directory, "buckets", "*", "part-*.parquet"))
         r.parts, r.used_buckets = len(parts), len({p.rsplit("/", 2)[-2] for p in parts})
         for path in parts:
-            data = read_bytes(path)
+            data = storage.read_bytes(path)
             r.bytes += len(data)
             try:
                 r.entries += pq.read_metadata(io.BytesIO(data)).num_rows

@@ -25,17 +25,17 @@ def make_pipeline_options(
     *,
     workers: int = 1,
     runner: str | None = None,
-    worker_mode: str = "multi_processing",
 ) -> PipelineOptions:
     """Build PipelineOptions from pass-through Beam flags plus clcm's local defaults.
+
+    On the DirectRunner ``workers > 1`` runs ``multi_processing`` (one process per worker); a
+    ``--direct_running_mode`` flag in ``beam_args`` wins. (Beam's ``multi_threading`` mode lost rows at ~20,000
+    captions; translate's ``--workers`` is parallel batches of one model instead, see ``translate_run``.)
 
     Args:
         beam_args: raw Beam flags from the command line or config (e.g. ``["--runner", "DataflowRunner", ...]``).
         workers: DirectRunner workers (``direct_num_workers``); 1 runs in-process.
         runner: runner name used when ``beam_args`` names none (default ``DirectRunner``).
-        worker_mode: ``direct_running_mode`` for ``workers > 1``: ``multi_processing`` (one process per worker)
-            or ``multi_threading`` (threads of this process: models loaded once and shared). A
-            ``--direct_running_mode`` flag in ``beam_args`` wins.
     """
     check_beam_args(beam_args)
     options = PipelineOptions(list(beam_args))
@@ -48,7 +48,7 @@ def make_pipeline_options(
         if workers > 1:
             direct.direct_num_workers = workers
             if not explicit:
-                direct.direct_running_mode = worker_mode
+                direct.direct_running_mode = "multi_processing"
         elif not explicit:
             direct.direct_running_mode = "in_memory"
     options.view_as(SetupOptions).save_main_session = False

@@ -26,9 +26,9 @@ import apache_beam as beam
 import pyarrow as pa
 
 from clcm import storage
-from clcm.pipelines.cache import write_bytes
 from clcm.schemas import SchemaError, layout, validate_table
 from clcm.schemas.io import parquet_bytes, shard_record
+from clcm.storage import write_bytes
 
 ROW_GROUP_ROWS = 4096  # rows decoded and converted at a time by the writer (one Parquet row group each)
 _ROW_CODER = beam.coders.FastPrimitivesCoder()  # deterministic and exact for str/int/float/bool/None tuples

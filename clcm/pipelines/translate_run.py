@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from clcm import storage
 from clcm.errors import ModelError
 from clcm.hub import check_model, check_path
-from clcm.pipelines.cache import default_cache_dir, write_bytes
+from clcm.pipelines.cache import default_cache_dir
 from clcm.pipelines.options import default_runner, make_pipeline_options, runner_name
 from clcm.pipelines.sinks import shard_records
 from clcm.pipelines.sources import caption_files, check_caption_files
@@ -98,7 +98,7 @@ def _convert_once(spec: ModelSpec, models_dir: str, name: str) -> str:
     from clcm.pipelines.model_files import upload_dir
     from clcm.translation import ct2
 
-    if _is_local(models_dir):
+    if not storage.is_url(models_dir):
         out = str(inside(models_dir, name))
         if not ct2.is_ct2_dir(out):
             check_model(spec.model, revision=spec.revision, what="translation model")
@@ -113,10 +113,6 @@ def _convert_once(spec: ModelSpec, models_dir: str, name: str) -> str:
             ct2.convert_model(spec.model, os.path.join(tmp, name), revision=spec.revision)
             upload_dir(os.path.join(tmp, name), out)
     return out
-
-
-def _is_local(path: str) -> bool:
-    return "://" not in path
 
 
 def _remove_stale(out_dir: str, keep: set[str]) -> None:
@@ -150,10 +146,9 @@ def run(config: TranslateConfig, beam_args: list[str] | tuple[str, ...] = (), *,
         beam_log.setLevel(logging.WARNING)  # Beam's INFO chatter drowns the progress bars
     files = caption_files(list(config.inputs))
     read = check_caption_files(files)
-    if _is_local(config.out_dir):
-        check_writable_dir(config.out_dir, "output directory")
+    check_writable_dir(config.out_dir, "output directory")  # object-store URLs are not probed
     cache_root = config.cache_dir or default_cache_dir()
-    if config.use_cache and _is_local(cache_root):  # found before translating, not when storing the first result
+    if config.use_cache:  # found before translating, not when storing the first result
         check_writable_dir(cache_root, "translation cache (--cache-dir)")
     models_dir = storage.join(config.out_dir, "models", "ct2")  # shared storage: every worker reads it
     plans = [LangPlan(p.lang, preflight(p.mt, models_dir), preflight(p.bt, models_dir)) for p in resolve_plans(config)]
@@ -216,6 +211,6 @@ def run(config: TranslateConfig, beam_args: list[str] | tuple[str, ...] = (), *,
         extra={"summary": summary},
     )
     data = json.dumps(manifest.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    write_bytes(storage.join(config.out_dir, MANIFEST_NAME), data.encode("utf-8"))
+    storage.write_bytes(storage.join(config.out_dir, MANIFEST_NAME), data.encode("utf-8"))
     check_not_empty("translate", counts, config.out_dir)
     return manifest

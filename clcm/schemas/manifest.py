@@ -40,12 +40,8 @@ def config_hash(config: Any) -> str:
 def input_record(path: str | os.PathLike) -> dict[str, Any]:
     """Manifest entry for an input file (local or URL): path, size and sha256, from one read."""
     path = os.fspath(path)
-    h, size = hashlib.sha256(), 0
-    with storage.open_read(path) as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-            size += len(block)
-    return {"path": path, "bytes": size, "sha256": h.hexdigest()}
+    sha, size = storage.digest(path)
+    return {"path": path, "bytes": size, "sha256": sha}
 
 
 def _key(path: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from run_support import write_caption_shard
+from s3_support import free_port
 from test_score_filter import pair_rows
 
 from clcm.pipelines.score import ScoreConfig
@@ -29,16 +30,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def worker_pool():
     """`python -m apache_beam.runners.worker.worker_pool_main` on a loopback port; yields the Beam flags."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     # the pool starts SDK workers as `python` from PATH: this interpreter's (a virtual environment's) first
     env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
