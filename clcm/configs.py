@@ -38,6 +38,8 @@ Bound = float | Callable[[], float] | None
 
 LIMITS_KEY = "clcm_limits"
 MAX_SHARDS = 10_000  # more output shards than this is a typo, not a plan (each is a file and a Beam bundle)
+# rows per bounded round on the local runner (clcm.pipelines.rounds): measured ~+30 MB peak over a 2,000-row job
+ROUND_ROWS = 5000
 
 
 def max_workers() -> int:

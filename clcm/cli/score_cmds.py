@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from clcm.cli.common import Overwrite, beam_args, claim_out
+from clcm.configs import ROUND_ROWS
 from clcm.errors import UsageError
 
 
@@ -79,6 +80,9 @@ def score_cmd(
     ] = 1_000_000,
     seed: Annotated[int, typer.Option(help="Seed of the combiner's synthetic noise and weights.")] = 0,
     workers: Annotated[int, typer.Option(help="DirectRunner worker processes.")] = 1,
+    round_rows: Annotated[
+        int, typer.Option(help="Local runner, one worker: pairs per round, so memory stays flat (0 = one round).")
+    ] = ROUND_ROWS,
     overwrite: Overwrite = False,
 ) -> None:
     """Score pair shards for translation noise (one score_<name> column per scorer + noise_score).
@@ -94,7 +98,8 @@ def score_cmd(
     config = ScoreConfig(inputs=inputs, out_dir=out, scorers=names, embedder=embedder, device=device,
                          scorer_options=_scorer_options(scorer_options or []),
                          batch_size=batch_size, num_shards=shards or None, combiner_pairs=combiner_pairs,
-                         lexical_fit_pairs=lexical_fit_pairs, seed=seed, workers=workers)  # fmt: skip
+                         lexical_fit_pairs=lexical_fit_pairs, seed=seed, workers=workers,
+                         round_rows=round_rows)  # fmt: skip
     claim_out(out, "score", overwrite)
     manifest = run(config, extra_args)
     active = manifest.config["active_scorers"]

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from clcm.cli.common import Overwrite, beam_args, claim_out
+from clcm.configs import ROUND_ROWS
 from clcm.errors import UsageError
 
 
@@ -46,6 +47,9 @@ def translate_cmd(
     shards: Annotated[int, typer.Option(help="Pair shards (0 = one per 50,000 pairs).")] = 0,
     workers: Annotated[int, typer.Option(help="Batches translated at once by the one copy of each model.")] = 1,
     threads: Annotated[int, typer.Option(help="Model threads per worker.")] = 1,
+    round_rows: Annotated[
+        int, typer.Option(help="Local runner: captions per round, so memory stays flat (0 = one round).")
+    ] = ROUND_ROWS,
     progress: Annotated[bool, typer.Option(help="Progress bars.")] = True,
     overwrite: Overwrite = False,
 ) -> None:
@@ -81,6 +85,7 @@ def translate_cmd(
         num_shards=shards,
         workers=workers,
         batch_size=batch_size,
+        round_rows=round_rows,
         progress=progress,
     )
     claim_out(out, "translate", overwrite)

@@ -22,6 +22,7 @@ models the workers load live in ``OUT/models/``.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import os
@@ -37,7 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from clcm import storage
-from clcm.configs import MAX_SHARDS, check_config, max_workers, option
+from clcm.configs import MAX_SHARDS, ROUND_ROWS, check_config, max_workers, option
 from clcm.errors import InputError
 from clcm.filtering.base import BuildContext
 from clcm.filtering.combiner import Combiner
@@ -45,7 +46,8 @@ from clcm.filtering.registry import DEFAULT_SCORERS, EMBEDDING_SCORERS, SCORERS
 from clcm.filtering.scoring import ScorerSpec, build_scorers, check_scorers, plan_scorers, score_batch, train_combiner
 from clcm.filtering.synthetic_noise import Pair
 from clcm.pipelines.options import default_runner, make_pipeline_options, runner_name
-from clcm.pipelines.sinks import WriteShards, shard_records
+from clcm.pipelines.rounds import merge_rounds, round_count, round_dir, row_group_rounds, runs_in_process, scratch_dir
+from clcm.pipelines.sinks import WriteShards, pair_key, shard_records
 from clcm.schemas import AccountingError, Manifest, input_record, layout, write_manifest
 from clcm.schemas.io import SchemaError, check_schema_version, check_writable_dir, parquet_file, shard_count
 from clcm.schemas.tables import PAIR_SCHEMA, score_column, scored_pair_schema
@@ -83,6 +85,8 @@ class ScoreConfig:
             any other (cross-fitting already scores every pair with a model that never saw it).
         seed: seed of the combiner's sampling, corruptions and weights.
         workers: DirectRunner worker processes.
+        round_rows: on the local runner with one worker, pairs scored per round (see
+            :mod:`clcm.pipelines.rounds`: memory stays flat as the corpus grows); 0 = one round.
     """
 
     inputs: str
@@ -97,6 +101,7 @@ class ScoreConfig:
     lexical_fit_pairs: int = option(1_000_000, ge=1)
     seed: int = 0
     workers: int = option(1, ge=1, le=max_workers)
+    round_rows: int = option(ROUND_ROWS, ge=0)
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -120,9 +125,12 @@ def _check_pair_table(schema: pa.Schema, path: str) -> None:
         raise InputError(f"{path} is not a pair table (missing columns {missing}); score reads pairs/")
 
 
-def open_inputs(files: Sequence[str], records: list[dict[str, Any]]) -> Iterator[pq.ParquetFile]:
+def open_inputs(
+    files: Sequence[str], records: list[dict[str, Any]], row_groups: dict[str, list[int]]
+) -> Iterator[pq.ParquetFile]:
     """Each input shard, read once: its bytes hashed into its manifest input record (appended to ``records``) and
-    parsed from the same buffer, checked to be a pair table of this schema version (InputError otherwise)."""
+    parsed from the same buffer, checked to be a pair table of this schema version (InputError otherwise); the
+    rows of each of its row groups go to ``row_groups[path]`` (for planning rounds)."""
     for f in files:
         try:
             if storage.size(f) <= ONE_READ_BYTES:
@@ -135,19 +143,22 @@ def open_inputs(files: Sequence[str], records: list[dict[str, Any]]) -> Iterator
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{f} is not a readable Parquet file: {exc}") from exc
         _check_pair_table(pf.schema_arrow, f)
+        row_groups[f] = [pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups)]
         yield pf
         pf = data = None  # this file's buffer goes before the next file is read
 
 
 class ReadPairBatches(beam.DoFn):
-    """Shard path -> dicts of column lists (PAIR_SCHEMA columns), ``batch_size`` rows each."""
+    """``(shard path, row group indices or None for all)`` -> dicts of column lists (PAIR_SCHEMA columns),
+    ``batch_size`` rows each."""
 
     def __init__(self, batch_size: int) -> None:
         self._batch_size = batch_size
 
-    def process(self, path: str) -> Iterator[dict[str, list[Any]]]:
+    def process(self, element: tuple[str, list[int] | None]) -> Iterator[dict[str, list[Any]]]:
+        path, groups = element
         pf = parquet_file(path)  # local or URL
-        for rb in pf.iter_batches(batch_size=self._batch_size, columns=PAIR_SCHEMA.names):
+        for rb in pf.iter_batches(batch_size=self._batch_size, row_groups=groups, columns=PAIR_SCHEMA.names):
             yield rb.to_pydict()
 
 
@@ -266,8 +277,9 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
     out = config.out_dir
     check_writable_dir(out, "output directory")
     inputs: list[dict[str, Any]] = []  # the manifest's input records, from the scan's own read of each file
+    row_groups: dict[str, list[int]] = {}
     with phase("read", f"reading {len(files)} shard(s)"):
-        fit_pairs, combiner_sample, available, n_read = _scan_corpus(open_inputs(files, inputs), config)
+        fit_pairs, combiner_sample, available, n_read = _scan_corpus(open_inputs(files, inputs, row_groups), config)
     names = plan_scorers(config.scorers, available, options)
     skipped = [n for n in config.scorers if n not in names]
     options = {n: o for n, o in options.items() if n in names}
@@ -292,19 +304,34 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
     n_shards = shard_count(config.num_shards, n_read, ROWS_PER_SHARD)
     storage.delete(storage.match(layout.shard_pattern(out, SCORED_PREFIX)))  # a re-run must not mix old shards in
     beam_options = make_pipeline_options(beam_args, workers=config.workers)
-    with phase("beam", f"scoring {n_read} pairs (Beam)"):
-        with beam.Pipeline(runner=runner or default_runner(beam_options), options=beam_options) as p:
+    beam_runner = runner or default_runner(beam_options)
+    rounds = round_count(n_read, config.round_rows, runs_in_process(beam_runner, beam_options))
+    score = ScoreBatches(spec, layout.model_path(out, COMBINER_FILE))
+
+    def score_pipeline(elements: list[tuple[str, list[int] | None]], out_dir: str, records: bool) -> None:
+        with beam.Pipeline(runner=beam_runner, options=beam_options) as p:
             _ = (
                 p
-                | "ShardFiles" >> beam.Create(files)  # read again here: the fit had to finish before scoring
+                | "ShardFiles" >> beam.Create(elements)  # read again here: the fit had to finish before scoring
                 | "ReadPairBatches" >> beam.ParDo(ReadPairBatches(config.batch_size))
-                | "ScoreBatches" >> beam.ParDo(ScoreBatches(spec, layout.model_path(out, COMBINER_FILE)))
+                | "ScoreBatches" >> beam.ParDo(score)
                 | "WriteScored"
-                >> WriteShards(
-                    out, SCORED_PREFIX, schema, n_shards, key=lambda r: r["pair_id"], records=True, batched=True
-                )  # fmt: skip
+                >> WriteShards(out_dir, SCORED_PREFIX, schema, n_shards, key=pair_key, records=records, batched=True)
             )
-    shards = shard_records(out, SCORED_PREFIX, n_shards, table="scored_pairs")  # what the writers wrote
+
+    with phase("beam", f"scoring {n_read} pairs (Beam, {rounds} round(s))"):
+        if rounds == 1:
+            score_pipeline([(f, None) for f in files], out, records=True)
+            shards = shard_records(out, SCORED_PREFIX, n_shards, table="scored_pairs")  # what the writers wrote
+        else:
+            with scratch_dir() as scratch:
+                plan = row_group_rounds(row_groups, rounds)
+                for r, elements in enumerate(plan):
+                    score_pipeline(elements, round_dir(scratch, r), records=False)
+                    gc.collect()  # the finished pipeline's runner state sits in reference cycles
+                    log.info("round %d/%d done", r + 1, len(plan))
+                shards = merge_rounds(scratch, len(plan), out, SCORED_PREFIX, schema, n_shards, pair_key,
+                                      "scored_pairs")  # fmt: skip
     scored = sum(s["rows"] for s in shards)
     if scored != n_read:
         raise AccountingError(f"read {n_read} pairs but wrote {scored} scored rows")

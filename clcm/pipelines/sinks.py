@@ -50,6 +50,11 @@ def row_groups(rows: Sequence[tuple[str, bytes]], schema: pa.Schema, size: int |
         yield table_from_tuples([decode_row(data) for _, data in rows[start : start + size]], schema)
 
 
+def pair_key(row: dict[str, Any]) -> str:
+    """Shard and sort key of a pair row (pairs and scored pairs)."""
+    return row["pair_id"]
+
+
 def shard_of(key: str, num_shards: int) -> int:
     """Stable shard index of a row key (sha256-based: the same on every worker, run and Python version)."""
     return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") % num_shards

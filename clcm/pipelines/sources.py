@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from clcm import storage
@@ -53,10 +55,22 @@ def check_caption_files(files: list[str]) -> int:
 
 
 class ReadCaptionFile(beam.DoFn):
-    """A caption Parquet path in; its rows out as dicts with ``_source`` and 1-based ``_line``."""
+    """A caption Parquet path in; its rows out as dicts with ``_source`` and 1-based ``_line``.
+
+    Args:
+        partitioned: the files are :func:`partition_captions` partitions, whose rows carry their ``_source`` and
+            ``_line`` (the caption file and line they came from).
+    """
+
+    def __init__(self, partitioned: bool = False) -> None:
+        self._partitioned = partitioned
 
     def process(self, path: str) -> Iterator[dict[str, Any]]:
         pf = _open_parquet(path)
+        if self._partitioned:
+            for batch in pf.iter_batches(batch_size=8192, columns=PARTITION_SCHEMA.names):
+                yield from batch.to_pylist()
+            return
         line = 0
         for batch in pf.iter_batches(batch_size=8192, columns=CAPTION_SCHEMA.names):
             for row in batch.to_pylist():
@@ -64,6 +78,49 @@ class ReadCaptionFile(beam.DoFn):
                 row[SOURCE] = path
                 row[LINE] = line
                 yield row
+
+
+# A partition of the captions for bounded rounds: the caption columns plus where each row came from.
+PARTITION_SCHEMA = pa.schema(
+    [f.with_nullable(True) for f in CAPTION_SCHEMA] + [pa.field(SOURCE, pa.string()), pa.field(LINE, pa.int64())]
+)
+
+
+def partition_captions(files: list[str], parts: int, out_dir: str) -> list[str]:
+    """Split the caption files into ``parts`` local Parquet files by a hash of ``caption_id`` (so every copy of an
+    id lands in one part and a round can dedup ids on its own), one record batch in memory at a time.
+
+    Raises:
+        InputError: a caption column has a type that does not convert to the caption schema's.
+    """
+    from clcm.pipelines.sinks import shard_of
+    from clcm.schemas.io import parquet_file
+
+    paths = [storage.join(out_dir, f"captions-{i:05d}.parquet") for i in range(parts)]
+    writers = [pq.ParquetWriter(p, PARTITION_SCHEMA, compression="zstd") for p in paths]
+    try:
+        for path in files:
+            line = 0
+            for batch in parquet_file(path).iter_batches(batch_size=8192, columns=CAPTION_SCHEMA.names):
+                n = batch.num_rows
+                columns = [_column(batch, f, path) for f in CAPTION_SCHEMA]
+                columns += [pa.array([path] * n, pa.string()), pa.array(range(line + 1, line + n + 1), pa.int64())]
+                line += n
+                table = pa.Table.from_arrays(columns, schema=PARTITION_SCHEMA)
+                part = np.array([shard_of(str(i), parts) for i in batch.column("caption_id").to_pylist()])
+                for i in np.unique(part):
+                    writers[i].write_table(table.filter(pa.array(part == i)))
+    finally:
+        for w in writers:
+            w.close()
+    return paths
+
+
+def _column(batch: pa.RecordBatch, field: pa.Field, path: str) -> pa.Array:
+    try:
+        return batch.column(field.name).cast(field.type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise InputError(f"{path}: column {field.name!r} is not {field.type}: {exc}") from exc
 
 
 def reject_row(row: dict[str, Any], reason: str, detail: str | None = None) -> dict[str, Any]:

@@ -25,12 +25,12 @@ from typing import Any
 
 import apache_beam as beam
 
-from clcm.configs import MAX_SHARDS, check_config, max_workers, option
+from clcm.configs import MAX_SHARDS, ROUND_ROWS, check_config, max_workers, option
 from clcm.errors import UsageError
 from clcm.pipelines.cache import NAMESPACE, cache_path, default_cache_dir, prepare
 from clcm.pipelines.cache_steps import LookupCache, StoreCache
 from clcm.pipelines.handlers import Translate
-from clcm.pipelines.sinks import WriteShards, decode_row, encode_row
+from clcm.pipelines.sinks import WriteShards, decode_row, encode_row, pair_key
 from clcm.pipelines.sources import LINE, SOURCE, ReadCaptionFile, reject_row
 from clcm.schemas import CAPTION_SCHEMA, PAIR_SCHEMA, REJECT_SCHEMA, pair_id, reasons
 from clcm.translation import DecodeSettings, ModelSpec
@@ -64,6 +64,8 @@ class TranslateConfig:
             the pipeline keeps one in-process Beam worker (``--direct_running_mode multi_processing
             --direct_num_workers N`` in the Beam flags gives worker processes instead).
         batch_size: unique texts per Beam element (the translator cuts length-sorted sub-batches).
+        round_rows: on the local runner, captions per round (see :mod:`clcm.pipelines.rounds`: memory stays flat
+            as the corpus grows; a text recurring in a later round is a cache hit there); 0 = one round.
         max_source_chars: longer captions are rejected as ``too_long`` (runaway inputs, not captions).
         progress: progress bars while translating.
     """
@@ -84,6 +86,7 @@ class TranslateConfig:
     num_shards: int = option(0, ge=0, le=MAX_SHARDS)
     workers: int = option(1, ge=1, le=max_workers)
     batch_size: int = option(512, ge=1)
+    round_rows: int = option(ROUND_ROWS, ge=0)
     max_source_chars: int = option(1000, ge=1)
     progress: bool = False
 
@@ -252,14 +255,15 @@ def _finite(x: float) -> float | None:
 class TranslateCaptions(beam.PTransform):
     """Caption file paths in; ``{"pairs": rows, "rejects": rows}`` out (see the module docstring)."""
 
-    def __init__(self, config: TranslateConfig, plans: Sequence[LangPlan]) -> None:
+    def __init__(self, config: TranslateConfig, plans: Sequence[LangPlan], *, partitioned: bool = False) -> None:
         super().__init__()
         self._config = config
         self._plans = list(plans)
+        self._partitioned = partitioned
 
     def expand(self, files: beam.PCollection) -> dict[str, beam.PCollection]:
         c = self._config
-        rows = files | "ReadCaptions" >> beam.ParDo(ReadCaptionFile())
+        rows = files | "ReadCaptions" >> beam.ParDo(ReadCaptionFile(self._partitioned))
         valid = rows | "Validate" >> beam.ParDo(ValidateDoFn(c.src_lang, c.max_source_chars)).with_outputs(
             ValidateDoFn.REJECT, main="ok"
         )
@@ -282,23 +286,33 @@ class TranslateCaptions(beam.PTransform):
         return {"pairs": pairs, "rejects": rejects}
 
 
+def reject_key(row: dict[str, Any]) -> str:
+    """Sort key of a reject row: input order (file, line)."""
+    return f"{row['source']}\x00{row['line'] or 0:012d}"
+
+
 def build_pipeline(
-    pipeline: beam.Pipeline, config: TranslateConfig, plans: Sequence[LangPlan], files: Sequence[str], num_shards: int
+    pipeline: beam.Pipeline,
+    config: TranslateConfig,
+    plans: Sequence[LangPlan],
+    files: Sequence[str],
+    num_shards: int,
+    *,
+    partitioned: bool = False,
 ) -> None:
-    """Add the translate pipeline with its sinks to ``pipeline``."""
+    """Add the translate pipeline with its sinks to ``pipeline`` (``partitioned``: ``files`` are a round's caption
+    partitions, see :func:`clcm.pipelines.sources.partition_captions`; their shards need no sidecar records)."""
     out = (
-        pipeline | "CaptionFiles" >> beam.Create(list(files)) | "TranslateCaptions" >> TranslateCaptions(config, plans)
+        pipeline
+        | "CaptionFiles" >> beam.Create(list(files))
+        | "TranslateCaptions" >> TranslateCaptions(config, plans, partitioned=partitioned)
     )
+    records = not partitioned
     _ = out["pairs"] | "WritePairs" >> WriteShards(
-        config.out_dir, "pairs", PAIR_SCHEMA, num_shards, key=lambda r: r["pair_id"], records=True
+        config.out_dir, "pairs", PAIR_SCHEMA, num_shards, key=pair_key, records=records
     )
     _ = out["rejects"] | "WriteRejects" >> WriteShards(
-        config.out_dir,
-        "rejects",
-        REJECT_SCHEMA,
-        1,
-        key=lambda r: f"{r['source']}\x00{r['line'] or 0:012d}",
-        records=True,
+        config.out_dir, "rejects", REJECT_SCHEMA, 1, key=reject_key, records=records
     )
 
 

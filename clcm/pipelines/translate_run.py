@@ -6,6 +6,7 @@ is not there) run here, before any worker starts, so they surface as one clear C
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -21,8 +22,9 @@ from clcm.errors import ModelError
 from clcm.hub import check_model, check_path
 from clcm.pipelines.cache import default_cache_dir
 from clcm.pipelines.options import default_runner, make_pipeline_options, runner_name
-from clcm.pipelines.sinks import shard_records
-from clcm.pipelines.sources import caption_files, check_caption_files
+from clcm.pipelines.rounds import merge_rounds, round_count, round_dir, runs_in_process, scratch_dir
+from clcm.pipelines.sinks import pair_key, shard_records
+from clcm.pipelines.sources import caption_files, check_caption_files, partition_captions
 from clcm.pipelines.translate import (
     ROWS_PER_SHARD,
     LangPlan,
@@ -31,6 +33,7 @@ from clcm.pipelines.translate import (
     config_record,
     metric_counts,
     now,
+    reject_key,
     resolve_plans,
 )
 from clcm.schemas import (
@@ -44,6 +47,7 @@ from clcm.schemas import (
 )
 from clcm.schemas.io import check_writable_dir, shard_count
 from clcm.schemas.paths import inside
+from clcm.schemas.tables import PAIR_SCHEMA, REJECT_SCHEMA
 from clcm.translation import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -132,6 +136,49 @@ def _rejected(out_dir: str) -> Counter[str]:
     return counts
 
 
+def _run_pipeline(
+    beam_runner: Any, options: Any, config: TranslateConfig, plans: list[LangPlan], files: list[str], num_shards: int,
+    *, partitioned: bool = False,
+) -> Any:  # fmt: skip
+    pipeline = beam.Pipeline(runner=beam_runner, options=options)
+    build_pipeline(pipeline, config, plans, files, num_shards, partitioned=partitioned)
+    result = pipeline.run()
+    result.wait_until_finish()
+    return result
+
+
+def _run_rounds(
+    beam_runner: Any, options: Any, config: TranslateConfig, plans: list[LangPlan], files: list[str], num_shards: int,
+    rounds: int,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:  # fmt: skip
+    """Translate in ``rounds`` bounded rounds (see :mod:`clcm.pipelines.rounds`): the captions partitioned by id,
+    one pipeline per partition, then the shards merged; returns the summed metrics and the shard records."""
+    with scratch_dir() as scratch:
+        log.info("translating in %d rounds (--round-rows %d)", rounds, config.round_rows)
+        parts = partition_captions(files, rounds, scratch)
+        # without the user's cache, a scratch cache still translates a text that recurs in a later round once
+        cache = {} if config.use_cache else {"use_cache": True, "cache_dir": storage.join(scratch, "cache")}
+        per_lang: dict[str, Any] = {}
+        for r, part in enumerate(parts):
+            round_config = replace(config, out_dir=round_dir(scratch, r), **cache)
+            result = _run_pipeline(beam_runner, options, round_config, plans, [part], num_shards, partitioned=True)
+            per_lang = add_counts(per_lang, metric_counts(result, plans))
+            del result
+            gc.collect()  # the finished pipeline's runner state sits in reference cycles: free it before the next
+            log.info("round %d/%d done", r + 1, rounds)
+        shards = merge_rounds(scratch, rounds, config.out_dir, "pairs", PAIR_SCHEMA, num_shards, pair_key, "pairs")
+        shards += merge_rounds(scratch, rounds, config.out_dir, "rejects", REJECT_SCHEMA, 1, reject_key, "rejects")
+    return per_lang, shards
+
+
+def add_counts(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Nested count dicts added key by key (a key missing on one side counts 0)."""
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = add_counts(a.get(k, {}), v) if isinstance(v, dict) else a.get(k, 0) + v
+    return out
+
+
 def run(config: TranslateConfig, beam_args: list[str] | tuple[str, ...] = (), *, runner: Any = None) -> Manifest:
     """Run the translate pipeline and write ``_manifest.json``; returns the manifest.
 
@@ -159,24 +206,23 @@ def run(config: TranslateConfig, beam_args: list[str] | tuple[str, ...] = (), *,
     # multi_threading mode lost a contiguous block of rows at 29,000 captions (caught by the accounting check), and
     # a second worker process would import everything and load every model again.
     options = make_pipeline_options(beam_args, workers=1, runner=runner if isinstance(runner, str) else None)
+    beam_runner = explicit_runner or default_runner(options)
+    rounds = round_count(read, config.round_rows, runs_in_process(beam_runner, options))
     t1 = now()
-    pipeline = beam.Pipeline(runner=explicit_runner or default_runner(options), options=options)
-    build_pipeline(pipeline, config, plans, files, num_shards)
-    result = pipeline.run()
-    result.wait_until_finish()
+    if rounds == 1:
+        per_lang = metric_counts(_run_pipeline(beam_runner, options, config, plans, files, num_shards), plans)
+        # the records the shard writers left (rows, sha256 and size of the bytes they wrote): no shard is read back
+        shards = shard_records(config.out_dir, "pairs", num_shards, "pairs")
+        shards += shard_records(config.out_dir, "rejects", 1, "rejects")
+    else:
+        per_lang, shards = _run_rounds(beam_runner, options, config, plans, files, num_shards, rounds)
     t2 = now()
-
     names = {layout.shard_name("pairs", i, num_shards) for i in range(num_shards)}
     names.add(layout.shard_name("rejects", 0, 1))
     _remove_stale(config.out_dir, names)
-    # the records the shard writers left (rows, sha256 and size of the bytes they wrote): no shard is read back
-    shards = shard_records(config.out_dir, "pairs", num_shards, "pairs") + shard_records(
-        config.out_dir, "rejects", 1, "rejects"
-    )
     pairs = sum(s["rows"] for s in shards if s["table"] == "pairs")
     if pairs % len(plans):
         raise AccountingError(f"{pairs} pair rows is not a multiple of {len(plans)} target languages")
-    per_lang = metric_counts(result, plans)
     total = {k: sum(d[k] for lang in per_lang.values() for d in lang.values()) for k in ("unique", "cached")}
     total.update({k: sum(d[k] for lang in per_lang.values() for d in lang.values()) for k in ("translated", "tokens")})
     counts = {
@@ -194,6 +240,7 @@ def run(config: TranslateConfig, beam_args: list[str] | tuple[str, ...] = (), *,
         "tokens_per_s": round(total["tokens"] / pipeline_s, 1) if pipeline_s else None,
         "cache_hits": total["cached"],
         "unique_texts": total["unique"],
+        "rounds": rounds,
     }
     manifest = Manifest(
         command="translate",

@@ -1,0 +1,139 @@
+"""Bounded rounds: on the in-process runner a large input is processed in rounds of at most ``round_rows`` rows.
+
+Why: the local runner (Beam's FnApiRunner, clcm's DirectRunner) holds the whole input of every grouping step in
+memory until the step runs, so one pipeline's peak grows with its input (translate: ~9 KB per caption, most of it
+outside Python objects). A round is one pipeline over a part of the input that writes its shards, sorted as usual,
+to a local scratch directory; afterwards one streaming k-way merge per shard writes the final shard. Peak memory is
+then bounded by one round (and, in the merge, by one row group per round), not by the corpus.
+
+The result is the same as one pipeline's: every shard holds the same rows in the same key order, in row groups of
+:data:`~clcm.pipelines.sinks.ROW_GROUP_ROWS`, so the bytes are identical. Distributed runners (Dataflow, Flink,
+Spark, Portable) shuffle outside the workers and run the whole input as one pipeline.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from itertools import islice
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from clcm import storage
+from clcm.schemas import layout
+from clcm.schemas.io import parquet_bytes, shard_record
+
+log = logging.getLogger(__name__)
+
+# Rows per round rise above ``round_rows`` when a corpus would need more rounds than this (each round's partition is
+# an open file while the input is partitioned).
+MAX_ROUNDS = 256
+
+Key = Callable[[dict[str, Any]], str]
+
+
+def runs_in_process(runner: Any, options: Any) -> bool:
+    """True when the pipeline runs on the local FnApiRunner (``runner``, the object it runs on) inside this process.
+
+    Not with worker processes (``direct_running_mode multi_processing``): they would start again every round.
+    """
+    if runner is None:
+        return False
+    from apache_beam.options.pipeline_options import DirectOptions
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    mode = options.view_as(DirectOptions).direct_running_mode
+    return isinstance(runner, FnApiRunner) and mode in (None, "in_memory")
+
+
+def round_count(rows: int, round_rows: int, in_process: bool) -> int:
+    """How many rounds ``rows`` input rows take: 1 off the local runner, for ``round_rows == 0`` or a small input."""
+    if not in_process or round_rows <= 0 or rows <= round_rows:
+        return 1
+    return min(math.ceil(rows / round_rows), MAX_ROUNDS)
+
+
+@contextmanager
+def scratch_dir() -> Iterator[str]:
+    """A local scratch directory for the rounds' partitions and shards, removed afterwards (also on failure)."""
+    path = tempfile.mkdtemp(prefix="clcm-rounds-")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def round_dir(scratch: str, index: int) -> str:
+    """The stage directory round ``index`` writes its shards to."""
+    return storage.join(scratch, f"round-{index:04d}")
+
+
+MERGE_BATCH_ROWS = 256  # rows of each round's run decoded at a time by the merge
+
+
+def _sorted_rows(path: str, schema: pa.Schema, key: Key) -> Iterator[tuple[str, tuple]]:
+    """A round's sorted shard as ``(key, values in schema order)``, a few hundred rows decoded at a time."""
+    names = schema.names
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=MERGE_BATCH_ROWS, columns=names):
+        for row in batch.to_pylist():
+            yield key(row), tuple(row[n] for n in names)
+
+
+def merge_shard(runs: Sequence[str], path: str, schema: pa.Schema, key: Key) -> dict[str, Any]:
+    """Merge the rounds' sorted runs of one shard into ``path`` (local or URL); returns its manifest record.
+
+    Rows with equal keys keep the order of ``runs`` (as a stable sort of one pipeline's rows would keep theirs).
+    """
+    from clcm.pipelines.sinks import ROW_GROUP_ROWS, table_from_tuples
+
+    merged = heapq.merge(*(_sorted_rows(r, schema, key) for r in runs), key=lambda kv: kv[0])
+    counter = [0]
+
+    def groups() -> Iterator[pa.Table]:
+        while chunk := [values for _, values in islice(merged, ROW_GROUP_ROWS)]:
+            counter[0] += len(chunk)
+            yield table_from_tuples(chunk, schema)
+
+    data = parquet_bytes(groups(), schema)
+    storage.write_bytes(path, data)
+    return shard_record(path, data, counter[0])
+
+
+def merge_rounds(
+    scratch: str, rounds: int, out_dir: str, kind: str, schema: pa.Schema, num_shards: int, key: Key, table: str
+) -> list[dict[str, Any]]:
+    """Merge every shard of ``kind`` over ``rounds`` rounds into ``out_dir``; the manifest records in shard order
+    (``name`` relative to ``out_dir``, ``table`` the manifest's table name)."""
+    records = []
+    for i in range(num_shards):
+        runs = [layout.shard_path(round_dir(scratch, r), kind, i, num_shards) for r in range(rounds)]
+        rec = merge_shard(runs, layout.shard_path(out_dir, kind, i, num_shards), schema, key)
+        records.append(rec | {"name": layout.shard_record_name(kind, rec["name"]), "table": table})
+    return records
+
+
+def row_group_rounds(files: dict[str, list[int]], rounds: int) -> list[list[tuple[str, list[int]]]]:
+    """Split files (path -> rows of each row group) into ``rounds`` runs of consecutive row groups of about equal
+    rows: each round a list of ``(path, row group indices)``. A row group is never split, so a round holds at
+    least one (clcm's writers write row groups of 4,096 rows)."""
+    total = sum(sum(groups) for groups in files.values())
+    target = math.ceil(total / rounds) if rounds else total
+    out: list[list[tuple[str, list[int]]]] = [[]]
+    rows = 0
+    for path, groups in files.items():
+        for g, n in enumerate(groups):
+            if rows and rows + n > target:
+                out.append([])
+                rows = 0
+            if not out[-1] or out[-1][-1][0] != path:
+                out[-1].append((path, []))
+            out[-1][-1][1].append(g)
+            rows += n
+    return [r for r in out if r]

@@ -1,0 +1,143 @@
+"""Bounded rounds (clcm.pipelines.rounds): a large input in rounds of at most ``round_rows`` rows, each its own
+pipeline, the rounds' sorted shards merged; the outputs equal one pipeline's byte for byte."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from test_score_filter import pair_rows
+from test_translate_pipeline import _config, _row
+
+from clcm.errors import InputError
+from clcm.pipelines import rounds
+from clcm.pipelines.score import ScoreConfig
+from clcm.pipelines.score import run as run_score
+from clcm.pipelines.sinks import pair_key
+from clcm.pipelines.sources import LINE, SOURCE, partition_captions
+from clcm.pipelines.translate_run import run
+from clcm.schemas import CAPTION_SCHEMA, PAIR_SCHEMA, read_manifest, write_rows, write_sharded
+from clcm.testing.tiny_seq2seq import build_test_models, sample_captions
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    return build_test_models(tmp_path_factory.getbasetemp() / "tiny_seq2seq")
+
+
+@pytest.fixture(scope="module")
+def captions(tmp_path_factory):
+    """Three caption files: repeated texts, duplicate ids within and across files, one row per reject reason."""
+    d = tmp_path_factory.mktemp("round_captions")
+    texts = sample_captions(30)
+    a = [_row(i, texts[i % 20]) for i in range(40)]  # texts recur in many rounds
+    a += [_row(3, "A duplicate id in the same file.")]
+    b = [_row(300, "Ein Hund.", lang="de", caption_id="img300#de#0"), _row(302, " \t "), _row(303, "A\x00 b.")]
+    b += [_row(40 + i, t) for i, t in enumerate(texts[20:])]
+    c = [_row(0, "A duplicate id in another file."), _row(7, texts[3])]
+    for name, rows in (("00000", a), ("00001", b), ("00002", c)):
+        write_rows(rows, d / f"captions-{name}-of-00003.parquet", CAPTION_SCHEMA)
+    return d, len(a) + len(b) + len(c)
+
+
+def _files(out) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.glob("*/*.parquet"))}
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_translate_in_rounds_writes_the_rows_of_one_round(models, captions, tmp_path, use_cache):
+    d, n = captions
+
+    def translate(name: str, round_rows: int):
+        cfg = _config(d, tmp_path / name, models["marian_ct2"], cache_dir=str(tmp_path / f"cache-{name}"),
+                      num_shards=3, round_rows=round_rows, use_cache=use_cache)  # fmt: skip
+        return run(cfg, runner=FnApiRunner())
+
+    one, many = translate("one", 0), translate("many", 9)
+    assert one.extra["summary"]["rounds"] == 1 and many.extra["summary"]["rounds"] == math.ceil(n / 9)
+    # the same rows in the same shards and order; a logprob may differ in its last float32 digits, since a text is
+    # translated in another batch (padding), as with any other batch size
+    files = _files(tmp_path / "one")
+    assert sorted(_files(tmp_path / "many")) == sorted(files) and len(files) == 4
+    for name in files:
+        a, b = (pq.read_table(tmp_path / d / name) for d in ("one", "many"))
+        logprobs = [c for c in a.column_names if c.endswith("logprob")]
+        assert a.drop_columns(logprobs).equals(b.drop_columns(logprobs))
+        for c in logprobs:
+            assert b.column(c).to_numpy(zero_copy_only=False) == pytest.approx(a.column(c).to_numpy(), abs=1e-4)
+    assert [(s["name"], s["rows"]) for s in many.shards] == [(s["name"], s["rows"]) for s in one.shards]
+    for key in ("read", "kept", "rejected", "pairs"):
+        assert many.counts[key] == one.counts[key]
+    assert one.counts["read"] == n and one.counts["rejected"]["duplicate_id"] == 3
+    # a text recurring in a later round is translated once (from the user's cache, or a scratch one), not again
+    assert many.counts["translated"] == one.counts["translated"] > 0
+    assert many.counts["unique"] > one.counts["unique"]  # counted once per round it occurs in (documented)
+    assert not list(tmp_path.glob("many/**/.*record.json"))  # no sidecar left behind
+
+
+def test_partition_keeps_every_row_with_its_origin_and_every_id_in_one_part(captions, tmp_path):
+    d, n = captions
+    files = sorted(str(p) for p in d.glob("*.parquet"))
+    parts = partition_captions(files, 4, str(tmp_path))
+    tables = [pq.read_table(p) for p in parts]
+    rows = [r for t in tables for r in t.to_pylist()]
+    assert len(rows) == n and len({(r[SOURCE], r[LINE]) for r in rows}) == n
+    first = pq.read_table(files[0]).to_pylist()
+    by_origin = {(r[SOURCE], r[LINE]): r for r in rows}
+    assert all(by_origin[(files[0], i + 1)]["text"] == row["text"] for i, row in enumerate(first))
+    owners = Counter(cid for t in tables for cid in set(t.column("caption_id").to_pylist()))
+    assert set(owners.values()) == {1}  # every copy of an id lands in one part
+
+
+def test_partition_rejects_a_column_of_the_wrong_type_clearly(tmp_path):
+    rows = [_row(0, "A dog.")]
+    table = pa.Table.from_pylist(rows)
+    table = table.set_column(table.schema.get_field_index("caption_index"), "caption_index", pa.array(["x"]))
+    pq.write_table(table, tmp_path / "bad.parquet")
+    with pytest.raises(InputError, match="caption_index"):
+        partition_captions([str(tmp_path / "bad.parquet")], 2, str(tmp_path))
+
+
+def test_merge_equals_a_stable_sort_of_all_rows(tmp_path):
+    rng = random.Random(0)
+    rows = [pair_rows(1, with_bt=True)[0] | {"pair_id": f"p{rng.randrange(50):03d}", "src_text": f"s{i}"}
+            for i in range(300)]  # fmt: skip
+    runs = []
+    for r in range(4):  # each round's run sorted by key, as the shard writer leaves it
+        part = sorted(rows[r::4], key=pair_key)
+        path = tmp_path / f"run{r}.parquet"
+        pq.write_table(pa.Table.from_pylist(part, schema=PAIR_SCHEMA), path, row_group_size=7)
+        runs.append(str(path))
+    record = rounds.merge_shard(runs, str(tmp_path / "out.parquet"), PAIR_SCHEMA, pair_key)
+    merged = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    expected = sorted((row for r in range(4) for row in sorted(rows[r::4], key=pair_key)), key=pair_key)
+    assert [(m["pair_id"], m["src_text"]) for m in merged] == [(e["pair_id"], e["src_text"]) for e in expected]
+    assert record["rows"] == 300 and record["bytes"] == (tmp_path / "out.parquet").stat().st_size
+
+
+def test_row_group_rounds_cover_every_group_once_in_order():
+    files = {"a": [4096, 4096, 100], "b": [50], "c": [4096, 3000]}
+    plan = rounds.row_group_rounds(files, 4)
+    assert [(p, g) for r in plan for p, gs in r for g in gs] == [(p, g) for p, gs in files.items() for g in
+                                                                 range(len(gs))]  # fmt: skip
+    assert len(plan) <= 5 and all(sum(files[p][g] for p, gs in r for g in gs) <= 4096 + 150 for r in plan)
+    assert rounds.round_count(15_000, 5000, True) == 3 and rounds.round_count(15_000, 5000, False) == 1
+    assert rounds.round_count(15_000, 0, True) == 1 and rounds.round_count(4000, 5000, True) == 1
+
+
+def test_score_in_rounds_writes_the_bytes_of_one_round(tmp_path):
+    d = tmp_path / "pairs"
+    write_sharded(pair_rows(160, with_bt=True), d, "pairs", PAIR_SCHEMA, 40)
+    for name, round_rows in (("one", 0), ("many", 50)):
+        run_score(ScoreConfig(str(d), str(tmp_path / name), combiner_pairs=150, batch_size=30, num_shards=2,
+                              round_rows=round_rows), runner=FnApiRunner())  # fmt: skip
+    assert _files(tmp_path / "many") == _files(tmp_path / "one")
+    assert read_manifest(tmp_path / "many").shards == read_manifest(tmp_path / "one").shards
+    assert read_manifest(tmp_path / "many").counts["scored"] == 160
