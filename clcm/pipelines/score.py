@@ -22,7 +22,6 @@ models the workers load live in ``OUT/models/``.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import logging
 import os
@@ -46,7 +45,15 @@ from clcm.filtering.registry import DEFAULT_SCORERS, EMBEDDING_SCORERS, SCORERS
 from clcm.filtering.scoring import ScorerSpec, build_scorers, check_scorers, plan_scorers, score_batch, train_combiner
 from clcm.filtering.synthetic_noise import Pair
 from clcm.pipelines.options import default_runner, make_pipeline_options, runner_name
-from clcm.pipelines.rounds import merge_rounds, round_count, round_dir, row_group_rounds, runs_in_process, scratch_dir
+from clcm.pipelines.rounds import (
+    end_round,
+    merge_rounds,
+    round_count,
+    round_dir,
+    row_group_rounds,
+    runs_in_process,
+    scratch_dir,
+)
 from clcm.pipelines.sinks import WriteShards, pair_key, shard_records
 from clcm.schemas import AccountingError, Manifest, input_record, layout, write_manifest
 from clcm.schemas.io import SchemaError, check_schema_version, check_writable_dir, parquet_file, shard_count
@@ -328,8 +335,7 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
                 plan = row_group_rounds(row_groups, rounds)
                 for r, elements in enumerate(plan):
                     score_pipeline(elements, round_dir(scratch, r), records=False)
-                    gc.collect()  # the finished pipeline's runner state sits in reference cycles
-                    log.info("round %d/%d done", r + 1, len(plan))
+                    end_round(r, len(plan))
                 shards = merge_rounds(scratch, len(plan), out, SCORED_PREFIX, schema, n_shards, pair_key,
                                       "scored_pairs")  # fmt: skip
     scored = sum(s["rows"] for s in shards)
