@@ -24,19 +24,31 @@ from translate import _lines, build_model  # noqa: E402
 
 from clcm.schemas import CAPTION_SCHEMA, write_rows  # noqa: E402
 
+MODEL = "OPUS-MT-sized random Marian (d_model 512, 6+6 layers), ct2 int8, max length 24"
 
-def _run(ct2: Path, captions: Path, out: Path, workers: int) -> dict[str, float]:
+
+def translate_run(ct2: Path, captions: Path, out: Path, *extra: str) -> dict[str, float]:
+    """One ``clcm-data translate`` process (no cache, en->de, max length 24): wall and CPU seconds."""
     cmd = [sys.executable, "-c", "from clcm.cli.data import main; main()", "translate", "-i", str(captions),
-           "-o", str(out), "-l", "de", "--model", str(ct2), "--max-length", "24", "--no-cache",
-           "--workers", str(workers), "--overwrite"]  # fmt: skip
+           "-o", str(out), "-l", "de", "--model", str(ct2), "--max-length", "24", "--no-cache", "--overwrite",
+           *extra]  # fmt: skip
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
     _, status, usage = os.wait4(proc.pid, 0)
     if status:
-        raise SystemExit(f"translate --workers {workers} failed (status {status})")
-    return {"workers": workers, "wall_s": round(time.perf_counter() - t0, 2),
-            "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}  # fmt: skip
+        raise SystemExit(f"translate {' '.join(extra)} failed (status {status})")
+    return {"wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}
+
+
+def caption_dir(model_dir: Path, n: int) -> Path:
+    """The first ``n`` Multi30K train captions as a caption shard under ``model_dir``."""
+    texts = _lines("train.en.gz", n)
+    rows = [dict(caption_id=f"img{i}#en#0", media_id=f"img{i}", caption_index=0, lang="en", split="train", text=t,
+                 dataset="bench", origin="human") for i, t in enumerate(texts)]  # fmt: skip
+    captions = model_dir / f"captions{n}"
+    write_rows(rows, captions / "captions-00000-of-00001.parquet", CAPTION_SCHEMA)
+    return captions
 
 
 def main() -> None:
@@ -47,17 +59,14 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     _, ct2 = build_model(args.model_dir)
-    texts = _lines("train.en.gz", args.captions)
-    rows = [dict(caption_id=f"img{i}#en#0", media_id=f"img{i}", caption_index=0, lang="en", split="train", text=t,
-                 dataset="bench", origin="human") for i, t in enumerate(texts)]  # fmt: skip
-    captions = args.model_dir / f"captions{args.captions}"
-    write_rows(rows, captions / "captions-00000-of-00001.parquet", CAPTION_SCHEMA)
-    model = "OPUS-MT-sized random Marian (d_model 512, 6+6 layers), ct2 int8, max length 24"
-    result: dict = {"benchmark": "workers", "captions": len(rows), "model": model, "load_before": os.getloadavg()}
+    captions = caption_dir(args.model_dir, args.captions)
+    result: dict = {"benchmark": "workers", "captions": args.captions, "model": MODEL,
+                    "load_before": os.getloadavg()}  # fmt: skip
     result["runs"] = []
     for rep in range(args.repeats):
         for workers in (1, 2):
-            result["runs"].append(_run(ct2, captions, args.model_dir / f"out-w{workers}-{rep}", workers))
+            out = args.model_dir / f"out-w{workers}-{rep}"
+            result["runs"].append({"workers": workers} | translate_run(ct2, captions, out, "--workers", str(workers)))
     result["load_after"] = os.getloadavg()
     best = {
         w: {k: min(r[k] for r in result["runs"] if r["workers"] == w) for k in ("wall_s", "cpu_s")} for w in (1, 2)

@@ -333,10 +333,11 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
         else:
             with scratch_dir() as scratch:
                 plan = row_group_rounds(row_groups, rounds)
+                rounds = len(plan)
                 for r, elements in enumerate(plan):
                     score_pipeline(elements, round_dir(scratch, r), records=False)
-                    end_round(r, len(plan))
-                shards = merge_rounds(scratch, len(plan), out, SCORED_PREFIX, schema, n_shards, pair_key,
+                    end_round(r, rounds)
+                shards = merge_rounds(scratch, rounds, out, SCORED_PREFIX, schema, n_shards, pair_key,
                                       "scored_pairs")  # fmt: skip
     scored = sum(s["rows"] for s in shards)
     if scored != n_read:
@@ -358,6 +359,7 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
         | {
             "scorers": [scorer_record(n) for n in names],
             "cpu_seconds": {k: round(v, 3) for k, v in phase.cpu.items()},
+            "rounds": rounds,
         },  # fmt: skip
     )
     write_manifest(out, manifest)

@@ -141,3 +141,6 @@ def test_score_in_rounds_writes_the_bytes_of_one_round(tmp_path):
     assert _files(tmp_path / "many") == _files(tmp_path / "one")
     assert read_manifest(tmp_path / "many").shards == read_manifest(tmp_path / "one").shards
     assert read_manifest(tmp_path / "many").counts["scored"] == 160
+    assert (
+        read_manifest(tmp_path / "many").extra["rounds"] == 4 and read_manifest(tmp_path / "one").extra["rounds"] == 1
+    )

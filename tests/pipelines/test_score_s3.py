@@ -26,12 +26,13 @@ pytestmark = pytest.mark.timeout(300)
 SCORERS = ("copy", "length_ratio", "lexical", "fluency_suffix", "bt_chrf")  # both model files, few plots (S3 writes)
 
 
-def _stage(inputs: str, root: str) -> tuple[str, str]:
+def _stage(inputs: str, root: str, round_rows: int = 0) -> tuple[str, str]:
     """score ``inputs`` into ``root/score``, filter that into ``root/filter``; both stamped like `clcm-data run`."""
     scored, filtered = storage.join(root, "score"), storage.join(root, "filter")
     for out in (scored, filtered):  # what `clcm-data run` does before a stage
         runner.clear_stage_dir(out)
-    config = ScoreConfig(inputs, scored, scorers=SCORERS, combiner_pairs=100, batch_size=40, num_shards=2)
+    config = ScoreConfig(inputs, scored, scorers=SCORERS, combiner_pairs=100, batch_size=40, num_shards=2,
+                         round_rows=round_rows)  # fmt: skip
     run_score(config, runner=FnApiRunner())
     runner.write_stamp(scored, "score", "key-score")
     run_filter(FilterConfig(scored, filtered, SelectionConfig(threshold=0.5)))
@@ -52,7 +53,7 @@ def test_score_filter_and_stamps_on_s3_equal_a_local_run(s3, tmp_path: Path, mon
         storage.write_bytes(f"{bucket}/in/pairs/{f.name}", f.read_bytes())
 
     local = _stage(str(tmp_path / "pairs"), str(tmp_path / "local"))
-    remote = _stage(f"{bucket}/in", f"{bucket}/run")
+    remote = _stage(f"{bucket}/in", f"{bucket}/run", round_rows=50)  # in rounds, merged into the bucket
 
     for lo, re in zip(local, remote, strict=True):  # every output file, byte for byte (their sha256)
         assert _stamped(lo) == _stamped(re) and len(_stamped(re)) >= 3
@@ -61,7 +62,11 @@ def test_score_filter_and_stamps_on_s3_equal_a_local_run(s3, tmp_path: Path, mon
     assert {"report.json", "reasons.png", "kept/kept-00000-of-00002.parquet"} <= set(_stamped(remote[1]))
     assert not [p for p in storage.list_tree(remote[0]) if "/." in p]  # no sidecar or temp file left behind
     m = read_manifest(remote[0])
-    assert m.counts["scored"] == 120 and [i["path"] for i in m.inputs][0].startswith(f"{bucket}/in/pairs/")
+    assert (
+        m.extra["rounds"] == 3
+        and m.counts["scored"] == 120
+        and [i["path"] for i in m.inputs][0].startswith(f"{bucket}/in/pairs/")
+    )
     assert [s["sha256"] for s in m.shards] == [s["sha256"] for s in read_manifest(local[0]).shards]
     assert read_manifest(remote[1]).extra["plots"] == read_manifest(local[1]).extra["plots"]
     assert read_table(remote[1], prefix="kept").equals(read_table(local[1], prefix="kept"))

@@ -1,0 +1,54 @@
+"""Bounded rounds vs one pipeline (`clcm-data translate --round-rows R` vs `--round-rows 0`), OPUS-MT-sized model.
+
+What rounds cost where translating dominates, as with real models: the real CLI in a subprocess per run (wall; CPU
+= user+sys of it and its children, from ``os.wait4``), no cache, the first ``--captions`` Multi30K train captions
+en->de (MT + BT), greedy, max length 24, the random OPUS-MT-sized Marian of ``benchmarks/translate.py`` (ct2 int8).
+The two variants alternate, ``--repeats`` times; the best of each is reported with the load seen. Peak memory is
+measured by ``benchmarks/memory.py`` (tiny model, where the pipeline's data handling dominates).
+
+Usage: ``python benchmarks/rounds.py [--captions 6000] [--round-rows 2000] [--repeats 2] [--out JSON]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from translate import build_model  # noqa: E402
+from workers import MODEL, caption_dir, translate_run  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--captions", type=int, default=6000)
+    ap.add_argument("--round-rows", type=int, default=2000)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--model-dir", type=Path, default=Path("/tmp/clcm-bench-translate"))
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    _, ct2 = build_model(args.model_dir)
+    captions = caption_dir(args.model_dir, args.captions)
+    result: dict = {"benchmark": "rounds", "captions": args.captions, "round_rows": args.round_rows, "model": MODEL,
+                    "load_before": os.getloadavg(), "runs": []}  # fmt: skip
+    for rep in range(args.repeats):
+        for rows in (0, args.round_rows):
+            out = args.model_dir / f"out-rounds{rows}-{rep}"
+            run = translate_run(ct2, captions, out, "--round-rows", str(rows))
+            result["runs"].append({"round_rows": rows, **run})
+    result["load_after"] = os.getloadavg()
+    best = {r: {k: min(x[k] for x in result["runs"] if x["round_rows"] == r) for k in ("wall_s", "cpu_s")}
+            for r in (0, args.round_rows)}  # fmt: skip
+    result["best"] = {str(k): v for k, v in best.items()}
+    result["rounds_vs_one"] = {k: round(best[args.round_rows][k] / best[0][k], 3) for k in ("wall_s", "cpu_s")}
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
