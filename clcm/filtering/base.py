@@ -29,7 +29,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from clcm import storage
+from clcm import memory, storage
 from clcm.errors import UsageError
 
 HIGHER_IS_BETTER = "higher_is_better"
@@ -90,6 +90,7 @@ class BuildContext:
                 save(model, path)
                 _remember(path, model)  # in-process workers reuse it instead of loading it again
                 info["file"] = file
+            memory.release_free_memory()  # the fit's temporaries (several times the model) are garbage now
             log.info("fitted %s in %.1f s", what or key, info["fit_seconds"])
             self.fitted[key] = info
         elif self.model_dir is not None:

@@ -12,11 +12,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from clcm.filtering.id_seqs import IdSeqs, as_flat
+
 RIDGE = 1.0  # pulls rare words towards 0 (the bias and common words carry the length)
 CG_ITERS = 100  # the residual norm stops changing after ~60 on 29k captions
 
 
-def fit_fertility(src_ids: Sequence[np.ndarray], tgt_lens: np.ndarray, n_src: int) -> tuple[np.ndarray, float]:
+def fit_fertility(
+    src_ids: Sequence[np.ndarray] | IdSeqs, tgt_lens: np.ndarray, n_src: int
+) -> tuple[np.ndarray, float]:
     """(fertility per source word id, bias) minimising ||len - bias - sum fert||^2 + RIDGE * ||fert||^2."""
     flat, sent = _flatten(src_ids)
     n = len(src_ids)
@@ -57,8 +61,7 @@ def expected_lengths(
     return bias + np.bincount(sent, weights=per_word, minlength=len(src_ids))
 
 
-def _flatten(seqs: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _flatten(seqs: Sequence[np.ndarray] | IdSeqs) -> tuple[np.ndarray, np.ndarray]:
     """All ids of all sequences in one array, and the sequence index of each."""
-    lens = np.array([len(s) for s in seqs], dtype=np.int64)
-    flat = np.concatenate(list(seqs)).astype(np.int64) if len(seqs) else np.zeros(0, dtype=np.int64)
-    return flat, np.repeat(np.arange(len(seqs)), lens)
+    flat = as_flat(seqs)
+    return flat.ids.astype(np.int64), np.repeat(np.arange(len(flat)), flat.lengths())

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clcm.filtering import id_seqs
 from clcm.filtering.fluency_model import (
     RESERVED,
     SUFFIX_ORDER,
@@ -55,14 +56,12 @@ class CrossFitFluency:
     def fit(cls, tgt_texts: Sequence[str], *, folds: int = DEFAULT_FOLDS) -> CrossFitFluency:
         start = time.perf_counter()
         fold = np.array([fold_of(t, folds) for t in tgt_texts], dtype=np.int64)
-        tokens = [words(t) for t in tgt_texts]
         vocabs: tuple[list[str], list[str]] = (list(RESERVED), list(RESERVED))
         index: list[dict[str, int]] = [{w: i for i, w in enumerate(RESERVED)} for _ in range(2)]
-        seqs: list[list[np.ndarray]] = [[], []]
-        for toks in tokens:
-            for v, sequence in enumerate((toks, suffixes(toks))):
-                ids = [index[v].setdefault(w, len(index[v])) for w in sequence]
-                seqs[v].append(np.asarray(ids, dtype=np.int64))
+        seqs = [  # word ids, then ending ids, of every text (flat; no token list is kept)
+            id_seqs.encode(tgt_texts, lambda t: [index[0].setdefault(w, len(index[0])) for w in words(t)]),
+            id_seqs.encode(tgt_texts, lambda t: [index[1].setdefault(w, len(index[1])) for w in suffixes(words(t))]),
+        ]
         for v in range(2):
             vocabs[v].extend(list(index[v])[len(RESERVED) :])
         tables: dict[str, np.ndarray] = {}

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from clcm.filtering.id_seqs import IdSeqs, as_flat
 from clcm.filtering.ngram import BigramTable, KneserNeyLM
 
 BOS, EOS, UNK = 0, 1, 2  # reserved ids of every vocabulary
@@ -32,16 +33,22 @@ def suffixes(tokens: list[str]) -> list[str]:
     return [w[-2:] if len(w) > 3 else w for w in tokens]
 
 
-def ngram_windows(seqs: Sequence[np.ndarray], order: int) -> tuple[np.ndarray, np.ndarray]:
+def ngram_windows(seqs: Sequence[np.ndarray] | IdSeqs, order: int) -> tuple[np.ndarray, np.ndarray]:
     """Every n-gram of every sequence padded with order-1 BOS and one EOS: (windows (n, order), sequence index)."""
-    padded = [np.concatenate((np.full(order - 1, BOS), s, [EOS])).astype(np.int64) for s in seqs]
-    if not padded:
+    flat = as_flat(seqs)
+    if not len(flat):
         return np.zeros((0, order), dtype=np.int64), np.zeros(0, dtype=np.int64)
-    lens = np.array([len(p) for p in padded])
-    flat = np.concatenate(padded)
-    seq = np.repeat(np.arange(len(padded)), lens)
-    pos = np.flatnonzero(np.arange(len(flat)) - (np.cumsum(lens) - lens)[seq] >= order - 1)
-    return np.stack([flat[pos - order + 1 + j] for j in range(order)], axis=1), seq[pos]
+    n_words = flat.lengths()
+    lens = n_words + order  # padded lengths
+    starts = np.cumsum(lens) - lens
+    padded = np.full(int(lens.sum()), BOS, dtype=np.int64)
+    word_seq = np.repeat(np.arange(len(flat)), n_words)
+    word_pos = np.arange(len(flat.ids)) - flat.offsets[:-1][word_seq]
+    padded[starts[word_seq] + order - 1 + word_pos] = flat.ids
+    padded[starts + lens - 1] = EOS
+    seq = np.repeat(np.arange(len(flat)), lens)
+    pos = np.flatnonzero(np.arange(len(padded)) - starts[seq] >= order - 1)
+    return np.stack([padded[pos - order + 1 + j] for j in range(order)], axis=1), seq[pos]
 
 
 def max_ids(order: int) -> int:
@@ -52,18 +59,18 @@ def max_ids(order: int) -> int:
     return r
 
 
-def keep_frequent(vocab: list[str], seqs: list[np.ndarray], limit: int) -> list[np.ndarray]:
+def keep_frequent(vocab: list[str], seqs: IdSeqs, limit: int) -> IdSeqs:
     """Cut ``vocab`` (in place) to its ``limit`` most frequent entries (reserved ids kept, ties by first appearance);
     the others become UNK. Needed where endings are many, e.g. CJK captions (a "word" is a whole phrase)."""
     if len(vocab) <= limit:
         return seqs
-    counts = np.bincount(np.concatenate(seqs), minlength=len(vocab)) if seqs else np.zeros(len(vocab), np.int64)
+    counts = np.bincount(seqs.ids, minlength=len(vocab)).astype(np.int64)
     counts[: len(RESERVED)] = np.iinfo(np.int64).max  # reserved ids stay, in place
     kept = np.sort(np.argsort(-counts, kind="stable")[:limit])
-    new_id = np.full(len(vocab), UNK, dtype=np.int64)
+    new_id = np.full(len(vocab), UNK, dtype=np.int32)
     new_id[kept] = np.arange(len(kept))
     vocab[:] = [vocab[i] for i in kept]
-    return [new_id[s] for s in seqs]
+    return IdSeqs(new_id[seqs.ids], seqs.offsets)
 
 
 class FluencyModel:

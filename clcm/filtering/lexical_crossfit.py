@@ -23,7 +23,6 @@ from clcm.filtering.lexical_model import (
     LexicalModel,
     vocab_strings,
     vocabs_of,
-    words,
 )
 from clcm.filtering.model_files import load_model, save_model
 
@@ -53,9 +52,7 @@ class CrossFitLexical:
     ) -> CrossFitLexical:
         """Fit ``folds`` models (see :meth:`LexicalModel.fit`) that share one vocabulary and co-occurrence table."""
         fold = np.array([fold_of(s, folds) for s in src_texts], dtype=np.int64)
-        src_tokens = [words(s, stem) for s in src_texts]
-        tgt_tokens = [words(t, stem) for t in tgt_texts]
-        return cls(fit_models(src_tokens, tgt_tokens, fold, folds, iters=iters, cov_floor=cov_floor, stem=stem))
+        return cls(fit_models(src_texts, tgt_texts, fold, folds, iters=iters, cov_floor=cov_floor, stem=stem))
 
     def analyse(self, src_texts: Sequence[str], tgt_texts: Sequence[str]) -> Analysis:
         """:meth:`LexicalModel.analyse`, each pair from the model that did not see its source."""
@@ -79,9 +76,16 @@ class CrossFitLexical:
         return self.analyse(src_texts, tgt_texts).features
 
     def save(self, path: str | Path) -> None:
+        """One file; a key table the folds share (as :func:`fit_models` makes them) is written once."""
         arrays: dict[str, Any] = {"folds": np.int64(len(self.models))}
         for k, m in enumerate(self.models):
             arrays |= m.to_arrays(f"fold{k}_")
+        for tag in ("s2t", "t2s"):
+            keys = {id(getattr(m, tag).keys) for m in self.models}
+            if len(self.models) > 1 and len(keys) == 1:
+                arrays[f"{tag}_keys"] = getattr(self.models[0], tag).keys
+                for k in range(len(self.models)):
+                    del arrays[f"fold{k}_{tag}_keys"]
         save_model(path, arrays, vocab_strings(self.models[0]))
 
     @classmethod

@@ -3,9 +3,10 @@
 The E-step touches every (target occurrence, source word) combination of the fit corpus (~150 per caption pair).
 Laid out flat for the whole corpus, those are a dozen int64/float64 arrays of that length alive at once (~13 KB per
 pair: 370 MB for 29,000 pairs). Here the corpus is cut into chunks of at most :data:`CHUNK_COMBINATIONS`
-combinations; what stays alive across the fit is one int32 key index per combination and a few small arrays per
-occurrence, and each EM step streams over the chunks, so the working set is the same for 2,000 and 29,000 pairs.
-The result equals a one-pass fit up to the order of floating-point sums.
+combinations, each laid out in pieces of at most :data:`LAYOUT_COMBINATIONS` (the layout's temporaries are the
+largest arrays of the fit); what stays alive across the fit is the flat word ids (:class:`IdSeqs`), one int32 key
+index per combination and a few small arrays per occurrence, and each EM step streams over the chunks.
+The chunk bounds fix the order of the EM's floating-point sums: the fit is the same at every layout piece size.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from clcm.filtering.fertility import fit_fertility
+from clcm.filtering.id_seqs import IdSeqs
 from clcm.filtering.lexical_model import TYPICAL_PRIOR, Direction, LexicalModel, Vocab, best_real, pair_layout
 
-CHUNK_COMBINATIONS = 1 << 20  # combinations laid out at a time (~30 MB of temporaries per chunk)
+CHUNK_COMBINATIONS = 1 << 20  # combinations per EM chunk (its sums' order: changing it changes the last bits)
+LAYOUT_COMBINATIONS = 1 << 17  # combinations laid out at a time (~10 MB of temporaries)
 
 
 @dataclass
@@ -37,37 +40,47 @@ class Chunk:
         return np.diff(np.append(self.starts, len(self.key)))
 
 
-def chunk_bounds(e_ids: Sequence[np.ndarray], f_ids: Sequence[np.ndarray], budget: int) -> list[tuple[int, int]]:
+def chunk_bounds(e_ids: IdSeqs, f_ids: IdSeqs, budget: int) -> list[tuple[int, int]]:
     """Sentence ranges of at most ``budget`` combinations each (a longer single sentence gets a range alone)."""
-    combos = np.array([len(f) * (len(e) + 1) for e, f in zip(e_ids, f_ids, strict=True)], dtype=np.int64)
+    combos = f_ids.lengths() * (e_ids.lengths() + 1)
     bounds, start, total = [], 0, 0
-    for i, c in enumerate(combos):
+    for i, c in enumerate(combos.tolist()):
         if total and total + c > budget:
             bounds.append((start, i))
             start, total = i, 0
-        total += int(c)
+        total += c
     if start < len(combos):
         bounds.append((start, len(combos)))
     return bounds
 
 
-def chunked_layout(
-    e_ids: Sequence[np.ndarray], f_ids: Sequence[np.ndarray], n_f: int, budget: int
-) -> tuple[np.ndarray, list[Chunk]]:
+def chunked_layout(e_ids: IdSeqs, f_ids: IdSeqs, n_f: int, budget: int) -> tuple[np.ndarray, list[Chunk]]:
     """The sorted table of co-occurring keys ``e * n_f + f`` and the corpus as :class:`Chunk` s indexing it."""
-    parts = []
+    pieces = []  # per layout piece: its distinct keys, each combination's index into them, its occurrences
+    chunk_pieces = []  # per chunk: the range of its pieces
     for lo, hi in chunk_bounds(e_ids, f_ids, budget):
-        layout = pair_layout(e_ids[lo:hi], f_ids[lo:hi])
-        local_keys, local = np.unique(layout.e_word * n_f + layout.f_word, return_inverse=True)
-        parts.append(
-            (local_keys, local.astype(np.int32), layout.starts, layout.sentence + lo, layout.f_word[layout.starts])
-        )
-        del layout
-    keys = np.unique(np.concatenate([p[0] for p in parts])) if parts else np.zeros(0, dtype=np.int64)
+        first = len(pieces)
+        for a, b in chunk_bounds(e_ids.span(lo, hi), f_ids.span(lo, hi), LAYOUT_COMBINATIONS):
+            layout = pair_layout(e_ids.span(lo + a, lo + b), f_ids.span(lo + a, lo + b))
+            local_keys, local = np.unique(layout.e_word * n_f + layout.f_word, return_inverse=True)
+            occurrences = (layout.starts, layout.sentence + lo + a, layout.f_word[layout.starts])
+            pieces.append((local_keys, local.astype(np.int32), *occurrences))
+            del layout, local
+        chunk_pieces.append((first, len(pieces)))
+    keys = np.unique(np.concatenate([p[0] for p in pieces])) if pieces else np.zeros(0, dtype=np.int64)
     chunks = []
-    for local_keys, local, starts, sentence, f_word in parts:
-        remap = np.searchsorted(keys, local_keys).astype(np.int32)
-        chunks.append(Chunk(remap[local], starts, sentence.astype(np.int32), f_word))
+    for first, last in chunk_pieces:
+        key, starts, sentence, f_word = [], [], [], []
+        offset = 0
+        for i in range(first, last):
+            local_keys, local, piece_starts, piece_sentence, piece_f_word = pieces[i]
+            pieces[i] = None  # type: ignore[call-overload]  # freed as the chunk is assembled
+            key.append(np.searchsorted(keys, local_keys).astype(np.int32)[local])
+            starts.append((piece_starts + offset).astype(np.int32))
+            sentence.append(piece_sentence.astype(np.int32))
+            f_word.append(piece_f_word.astype(np.int32))
+            offset += len(local)
+        chunks.append(Chunk(*(np.concatenate(a) for a in (key, starts, sentence, f_word))))
     return keys, chunks
 
 
@@ -89,7 +102,7 @@ def fold_parts(chunks: Sequence[Chunk], group: np.ndarray, k: int) -> list[FoldP
         if not occ_in.any():
             continue
         rows = np.repeat(occ_in, c.widths())
-        starts = (np.cumsum(rows) - 1)[c.starts[occ_in]]
+        starts = (np.cumsum(rows, dtype=np.int32) - 1)[c.starts[occ_in]]
         key = c.key[rows]
         parts.append(FoldPart(key, starts, np.diff(np.append(starts, len(key))), c.f_word[occ_in]))
     return parts
@@ -116,7 +129,11 @@ def em(parts: Sequence[FoldPart], key_e: np.ndarray, n_keys: int, n_e: int, iter
 def fit_direction(
     chunks: Sequence[Chunk], keys: np.ndarray, group: np.ndarray, k: int, n_e: int, n_f: int, iters: int
 ) -> Direction:
-    """t(f|e) of the model fitted on the pairs whose group is not ``k``, with each f word's typical best log-prob."""
+    """t(f|e) of the model fitted on the pairs whose group is not ``k``, with each f word's typical best log-prob.
+
+    The models share ``keys``: a key none of this model's pairs has gets NaN (read as unseen, see
+    :meth:`Direction.lookup`), which costs 4 bytes per key instead of a table of this model's own keys (12).
+    """
     key_e = keys // n_f
     parts = fold_parts(chunks, group, k)
     logp = np.log(np.maximum(em(parts, key_e, len(keys), n_e, iters), 1e-12)).astype(np.float32)
@@ -130,12 +147,13 @@ def fit_direction(
         total, n_best = total + float(best.sum()), n_best + len(best)
     prior = total / n_best if n_best else 0.0
     typical = ((sums + TYPICAL_PRIOR * prior) / (counts + TYPICAL_PRIOR)).astype(np.float32)
-    return Direction(keys[seen], logp[seen], n_f, typical)
+    logp[~seen] = np.nan
+    return Direction(keys, logp, n_f, typical)
 
 
 def fit_models(
-    src_tokens: Sequence[list[str]],
-    tgt_tokens: Sequence[list[str]],
+    src_texts: Sequence[str],
+    tgt_texts: Sequence[str],
     group: np.ndarray | None,
     n_models: int,
     *,
@@ -152,9 +170,9 @@ def fit_models(
     :data:`CHUNK_COMBINATIONS`).
     """
     start = time.perf_counter()
-    group = np.full(len(src_tokens), -1) if group is None else np.asarray(group)
+    group = np.full(len(src_texts), -1) if group is None else np.asarray(group)
     src_vocab, tgt_vocab = Vocab(), Vocab()
-    src_ids, tgt_ids = src_vocab.add_all(src_tokens), tgt_vocab.add_all(tgt_tokens)
+    src_ids, tgt_ids = src_vocab.encode(src_texts, stem), tgt_vocab.encode(tgt_texts, stem)
     models = [LexicalModel(src_vocab, tgt_vocab, cov_floor=cov_floor, stem=stem) for _ in range(n_models)]
     for tag, e_ids, f_ids, n_e, n_f in (("s2t", src_ids, tgt_ids, len(src_vocab), len(tgt_vocab)),
                                         ("t2s", tgt_ids, src_ids, len(tgt_vocab), len(src_vocab))):  # fmt: skip
@@ -164,16 +182,15 @@ def fit_models(
         del keys, chunks
     for k, model in enumerate(models):
         idx = np.flatnonzero(group != k)
-        model_src, model_tgt = [src_ids[i] for i in idx], [tgt_ids[i] for i in idx]
-        model.known_src, model.known_tgt = _known(model_src, len(src_vocab)), _known(model_tgt, len(tgt_vocab))
-        model.fertility, model.bias = fit_fertility(model_src, np.array([len(t) for t in model_tgt]), len(src_vocab))
+        model_src, tgt_lens = src_ids.take(idx), tgt_ids.lengths()[idx]
+        model.known_src, model.known_tgt = _known(model_src, len(src_vocab)), _known(tgt_ids.take(idx), len(tgt_vocab))
+        model.fertility, model.bias = fit_fertility(model_src, tgt_lens, len(src_vocab))
         known_fert = model.fertility[model.known_src]
         model.length_fallback = float(known_fert.mean()) if len(known_fert) else 1.0
         model.fit_seconds = (time.perf_counter() - start) / n_models
     return models
 
 
-def _known(seqs: Sequence[np.ndarray], n: int) -> np.ndarray:
+def _known(seqs: IdSeqs, n: int) -> np.ndarray:
     """Which of ``n`` ids occur in ``seqs`` (id 0, NULL, never does)."""
-    flat = np.concatenate(list(seqs)) if len(seqs) else np.zeros(0, dtype=np.int64)
-    return np.bincount(flat, minlength=n) > 0
+    return np.bincount(seqs.ids, minlength=n) > 0

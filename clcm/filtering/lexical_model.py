@@ -21,13 +21,14 @@ Features per pair and direction (``f`` the generated side, ``e`` the conditionin
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from clcm.filtering.fertility import expected_lengths
+from clcm.filtering.id_seqs import IdSeqs, as_flat, encode
 from clcm.filtering.model_files import load_model, save_model
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -58,18 +59,21 @@ class Vocab:
         self.items: list[str] = ["<null>", *items]
         self.index: dict[str, int] = {w: i for i, w in enumerate(self.items)}
 
-    def add_all(self, sentences: Sequence[list[str]]) -> list[np.ndarray]:
-        out = []
-        for toks in sentences:
+    def encode(self, texts: Iterable[str], stem: int) -> IdSeqs:
+        """The word ids of ``texts`` (see :func:`words`), adding new words (ids in order of first appearance)."""
+        index, items = self.index, self.items
+
+        def ids_of(text: str) -> list[int]:
             ids = []
-            for w in toks:
-                i = self.index.get(w)
+            for w in words(text, stem):
+                i = index.get(w)
                 if i is None:
-                    i = self.index[w] = len(self.items)
-                    self.items.append(w)
+                    i = index[w] = len(items)
+                    items.append(w)
                 ids.append(i)
-            out.append(np.asarray(ids, dtype=np.int64))
-        return out
+            return ids
+
+        return encode(texts, ids_of)
 
     def lookup(self, sentences: Sequence[list[str]]) -> list[np.ndarray]:
         get = self.index.get
@@ -96,10 +100,11 @@ class Layout:
     n_occ: int
 
 
-def pair_layout(src_ids: Sequence[np.ndarray], tgt_ids: Sequence[np.ndarray]) -> Layout:
+def pair_layout(src_ids: Sequence[np.ndarray] | IdSeqs, tgt_ids: Sequence[np.ndarray] | IdSeqs) -> Layout:
     """The :class:`Layout` of aligned id sequences (vectorised: no per-sentence numpy calls)."""
-    n_e = np.array([len(e) + 1 for e in src_ids], dtype=np.int64)  # + NULL
-    n_f = np.array([len(f) for f in tgt_ids], dtype=np.int64)
+    src, tgt = as_flat(src_ids), as_flat(tgt_ids)
+    n_e = src.lengths() + 1  # + NULL
+    n_f = tgt.lengths()
     z = np.zeros(0, dtype=np.int64)
     if not len(n_f) or not n_f.sum():
         return Layout(z, z, z, z, z, 0)
@@ -107,9 +112,8 @@ def pair_layout(src_ids: Sequence[np.ndarray], tgt_ids: Sequence[np.ndarray]) ->
     e_start = np.cumsum(n_e) - n_e
     real = np.ones(len(e_null), dtype=bool)
     real[e_start] = False
-    if real.any():
-        e_null[real] = np.concatenate([e for e in src_ids if len(e)])
-    f_flat = np.concatenate([f for f in tgt_ids if len(f)]).astype(np.int64)
+    e_null[real] = src.ids
+    f_flat = tgt.ids.astype(np.int64)
     sentence = np.repeat(np.arange(len(n_f)), n_f)
     width = n_e[sentence]  # combinations per occurrence
     occ = np.repeat(np.arange(len(f_flat)), width)
@@ -129,7 +133,8 @@ def best_real(e_word: np.ndarray, logp: np.ndarray, starts: np.ndarray) -> np.nd
 
 @dataclass
 class Direction:
-    """t(f|e) for one direction: sorted keys ``e * n_f + f`` and their log-probabilities."""
+    """t(f|e) for one direction: sorted keys ``e * n_f + f`` and their log-probabilities (NaN: a key this model
+    did not see, which cross-fitted models sharing one key table have)."""
 
     keys: np.ndarray  # int64, sorted
     logp: np.ndarray  # float32
@@ -145,6 +150,7 @@ class Direction:
         pos = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
         found = (f >= 0) & (e >= 0) & (self.keys[pos] == key)
         out[found] = self.logp[pos[found]]
+        out[np.isnan(out)] = UNSEEN_LOGP
         return out
 
 
@@ -195,11 +201,9 @@ class LexicalModel:
             cov_floor: a word counts as unexplained when its best translation probability is below this.
             stem: cut words to this many characters (0: whole words); see :func:`words`.
         """
-        src_tokens = [words(s, stem) for s in src_texts]
-        tgt_tokens = [words(t, stem) for t in tgt_texts]
         from clcm.filtering.lexical_fit import fit_models  # the fit builds LexicalModels: imported when used
 
-        return fit_models(src_tokens, tgt_tokens, None, 1, iters=iters, cov_floor=cov_floor, stem=stem)[0]
+        return fit_models(src_texts, tgt_texts, None, 1, iters=iters, cov_floor=cov_floor, stem=stem)[0]
 
     def ids(self, src_texts: Sequence[str], tgt_texts: Sequence[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Word ids of the texts in the (shared) vocabularies; -1 for a word not in them."""
@@ -294,8 +298,8 @@ class LexicalModel:
     ) -> LexicalModel:
         model = cls(src_vocab, tgt_vocab, cov_floor=float(z[prefix + "cov_floor"]), stem=int(z[prefix + "stem"]))
         for tag, n_f in (("s2t", len(tgt_vocab)), ("t2s", len(src_vocab))):
-            direction = Direction(z[f"{prefix}{tag}_keys"], z[f"{prefix}{tag}_logp"], n_f, z[f"{prefix}{tag}_typical"])
-            setattr(model, tag, direction)
+            keys = z[f"{prefix}{tag}_keys"] if f"{prefix}{tag}_keys" in z else z[f"{tag}_keys"]  # shared by folds
+            setattr(model, tag, Direction(keys, z[f"{prefix}{tag}_logp"], n_f, z[f"{prefix}{tag}_typical"]))
         model.known_src, model.known_tgt = z[prefix + "known_src"], z[prefix + "known_tgt"]
         model.fertility, model.bias = z[prefix + "fertility"], float(z[prefix + "bias"])
         model.length_fallback = float(z[prefix + "length_fallback"])

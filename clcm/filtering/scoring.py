@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from clcm import memory
 from clcm.errors import UsageError
 from clcm.filtering.base import BuildContext, FeaturePass, FeatureScorer, PairBatch, Scorer
 from clcm.filtering.combiner import Combiner, fit_combiner
@@ -179,4 +180,5 @@ def train_combiner(
                             noisy_keys=[p.src for p in noisy], seed=seed, noise_types=types)  # fmt: skip
     if small:
         combiner.info["small_corpus"] = small
+    memory.release_free_memory()  # the sample's scoring temporaries
     return combiner

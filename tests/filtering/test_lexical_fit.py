@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from clcm.filtering import lexical_fit
+from clcm.filtering.id_seqs import IdSeqs
 from clcm.filtering.lexical_crossfit import fold_of
 from clcm.filtering.lexical_model import words
 from clcm.testing.tiny_seq2seq import sample_captions
@@ -14,8 +15,8 @@ SRC = sample_captions(300)
 TGT = [" ".join(reversed(s.split())) + (" navic" if i % 3 else "") for i, s in enumerate(SRC)]
 
 
-def _ids(texts: list[str]) -> list[np.ndarray]:
-    return [np.arange(len(words(t))) for t in texts]
+def _ids(texts: list[str]) -> IdSeqs:
+    return IdSeqs.of([np.arange(len(words(t))) for t in texts])
 
 
 def test_chunks_never_exceed_the_budget_unless_one_sentence_does() -> None:
@@ -30,7 +31,7 @@ def test_chunks_never_exceed_the_budget_unless_one_sentence_does() -> None:
 
 
 def test_fit_in_many_small_chunks_equals_the_fit_in_one(monkeypatch) -> None:
-    src, tgt = [words(s, 4) for s in SRC], [words(t, 4) for t in TGT]
+    src, tgt = SRC, TGT
     fold = np.array([fold_of(s, 3) for s in SRC])
     laid_out: list[int] = []
     real = lexical_fit.pair_layout
