@@ -38,18 +38,10 @@ class CrossFitFluency:
         """``vocabs``: (words, suffixes) with RESERVED first; ``tables``: ``{word,suffix}_{keys,total,held}``."""
         self.vocabs, self.tables = vocabs, tables
         self.index = [{w: i for i, w in enumerate(v)} for v in vocabs]
-        held_w, held_s = tables["word_held"], tables["suffix_held"]
-        self.models = [
-            FluencyModel(
-                tables["word_keys"],
-                tables["word_total"] - held_w[k],
-                len(vocabs[0]),
-                tables["suffix_keys"],
-                tables["suffix_total"] - held_s[k],
-                len(vocabs[1]),
-            )  # fmt: skip
-            for k in range(len(held_w))
-        ]
+        self.models = FluencyModel.folds(
+            tables["word_keys"], tables["word_total"] - tables["word_held"], len(vocabs[0]),
+            tables["suffix_keys"], tables["suffix_total"] - tables["suffix_held"], len(vocabs[1]),
+        )  # fmt: skip
         self.fit_seconds = 0.0
 
     @classmethod

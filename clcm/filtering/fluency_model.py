@@ -76,13 +76,21 @@ def keep_frequent(vocab: list[str], seqs: IdSeqs, limit: int) -> IdSeqs:
 class FluencyModel:
     """One fold's models: word bigram KN LM + ML bigram table (gap/swap), suffix 4-gram KN LM (suffix)."""
 
-    def __init__(
-        self, word_keys: np.ndarray, word_counts: np.ndarray, n_words: int,
+    def __init__(self, bigram_lm: KneserNeyLM, bigrams: BigramTable, suffix_lm: KneserNeyLM) -> None:
+        self.bigram_lm, self.bigrams, self.suffix_lm = bigram_lm, bigrams, suffix_lm
+
+    @classmethod
+    def folds(
+        cls, word_keys: np.ndarray, word_counts: np.ndarray, n_words: int,
         suffix_keys: np.ndarray, suffix_counts: np.ndarray, n_suffixes: int,
-    ) -> None:  # fmt: skip
-        self.bigram_lm = KneserNeyLM(word_keys, word_counts, 2, n_words)
-        self.bigrams = BigramTable(word_keys, word_counts, n_words)
-        self.suffix_lm = KneserNeyLM(suffix_keys, suffix_counts, SUFFIX_ORDER, n_suffixes)
+    ) -> list[FluencyModel]:  # fmt: skip
+        """One model per row of the count matrices (folds x keys); the folds' LMs share their key arrays."""
+        bigram_lms = KneserNeyLM.several(word_keys, word_counts, 2, n_words)
+        suffix_lms = KneserNeyLM.several(suffix_keys, suffix_counts, SUFFIX_ORDER, n_suffixes)
+        return [
+            cls(lm, BigramTable(word_keys, counts, n_words), suffix_lm)
+            for lm, counts, suffix_lm in zip(bigram_lms, word_counts, suffix_lms, strict=True)
+        ]
 
     def analyse(
         self, word_seqs: Sequence[np.ndarray], suffix_seqs: Sequence[np.ndarray]

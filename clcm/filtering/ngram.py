@@ -21,6 +21,35 @@ def encode(ids: np.ndarray, radix: int) -> np.ndarray:
     return key
 
 
+Level = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # grams, counts, ctx keys, totals, types
+
+
+def _levels(keys: np.ndarray, counts: np.ndarray, order: int, radix: int) -> list[list[Level]]:
+    """Per row of ``counts`` (models over the same ``keys``), its levels, length 1 first: the gram keys and the
+    context keys are shared; counts, context totals and context types (grams of count > 0) are the row's own, as
+    int32 (whole numbers, so float64 arithmetic on them is exact, as on float64 copies)."""
+    if float(radix) ** order >= 2.0**62:
+        raise ValueError(f"{order}-grams over {radix} ids do not fit int64 keys")
+    keep = (counts > 0).any(axis=0)
+    grams, values = (keys, counts) if keep.all() else (keys[keep], counts[:, keep])  # shared, not copied
+    out: list[list[Level]] = [[] for _ in values]
+    for length in range(order, 0, -1):
+        if length < order:  # continuation counts: distinct (length+1)-grams ending in each length-gram
+            grams, inverse = np.unique(grams % radix**length, return_inverse=True)
+            values = np.stack([np.bincount(inverse, weights=v > 0, minlength=len(grams)) for v in values])
+        ctx, inverse = np.unique(grams // radix, return_inverse=True)
+        for levels, v in zip(out, values, strict=True):
+            totals = np.bincount(inverse, weights=v, minlength=len(ctx))
+            types = np.bincount(inverse, weights=v > 0, minlength=len(ctx))
+            levels.insert(0, (grams, _whole(v), ctx, _whole(totals), _whole(types)))
+    return out
+
+
+def _whole(values: np.ndarray) -> np.ndarray:
+    """Whole-number counts as int32 (float64 where one does not fit)."""
+    return values.astype(np.int32) if not len(values) or values.max() < 2**31 else values.astype(np.float64)
+
+
 def lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
     """``values`` at ``query`` keys (0 where a key is absent); ``keys`` sorted."""
     out = np.zeros(len(query), dtype=values.dtype)
@@ -39,22 +68,20 @@ class KneserNeyLM:
     shorter n-gram occurrence is the suffix of a top-order one, so the top-order counts are all it needs.
     """
 
-    def __init__(self, keys: np.ndarray, counts: np.ndarray, order: int, radix: int) -> None:
-        if float(radix) ** order >= 2.0**62:
-            raise ValueError(f"{order}-grams over {radix} ids do not fit int64 keys")
-        keep = counts > 0
+    def __init__(
+        self, keys: np.ndarray, counts: np.ndarray, order: int, radix: int, levels: list[Level] | None = None
+    ) -> None:
         self.order, self.radix = order, radix
-        self.levels: list[tuple[np.ndarray, ...]] = []  # per length L: gram keys, values, ctx keys, totals, types
-        grams, values = keys[keep], counts[keep].astype(np.float64)
-        for length in range(order, 0, -1):
-            if length < order:  # continuation counts: distinct (length+1)-grams ending in each length-gram
-                grams, cont = np.unique(grams % radix**length, return_counts=True)
-                values = cont.astype(np.float64)
-            ctx, inverse = np.unique(grams // radix, return_inverse=True)
-            totals = np.bincount(inverse, weights=values, minlength=len(ctx))
-            types = np.bincount(inverse, minlength=len(ctx)).astype(np.float64)
-            self.levels.insert(0, (grams, values, ctx, totals, types))
-        self.vocab_size = len(self.levels[0][0]) + 1  # + 1: mass for unseen words
+        self.levels = _levels(keys, counts[None], order, radix)[0] if levels is None else levels
+        self.vocab_size = int(np.count_nonzero(self.levels[0][1])) + 1  # + 1: mass for unseen words
+
+    @classmethod
+    def several(cls, keys: np.ndarray, counts: np.ndarray, order: int, radix: int) -> list[KneserNeyLM]:
+        """One LM per row of ``counts`` (cross-fitted folds) over the same ``keys``: they share their gram and context
+        key arrays, and a gram some other row has but this one lacks counts 0, which reads as absent."""
+        return [
+            cls(keys, c, order, radix, lv) for c, lv in zip(counts, _levels(keys, counts, order, radix), strict=True)
+        ]
 
     def prob(self, history: np.ndarray, word: np.ndarray) -> np.ndarray:
         """p(word | history) for rows of ``history`` (n, order-1) and ``word`` (n,)."""

@@ -1,6 +1,7 @@
 """The compact fit representations give exactly what the plain ones did: flat id sequences (one array, not one per
-sentence), the IBM-1 layout built in small pieces, one key table shared by the cross-fitted models, and the
-vectorised n-gram windows. Expected values come from simple per-sentence code, compared bit for bit."""
+sentence), the IBM-1 layout built in small pieces, one key table shared by the cross-fitted IBM-1 models, the
+vectorised n-gram windows, and cross-fitted n-gram LMs sharing their key arrays. Expected values come from simple
+per-sentence code or from models fitted alone, compared bit for bit."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from clcm.filtering.fluency_model import BOS, EOS, ngram_windows
 from clcm.filtering.id_seqs import IdSeqs, encode
 from clcm.filtering.lexical_crossfit import CrossFitLexical, fold_of, load_lexical
 from clcm.filtering.lexical_model import Direction, Vocab, words
+from clcm.filtering.ngram import KneserNeyLM
+from clcm.filtering.ngram import encode as encode_ngrams
 from clcm.testing.tiny_seq2seq import sample_captions
 
 SRC = sample_captions(400)
@@ -92,3 +95,24 @@ def test_ngram_windows_are_the_windows_of_each_padded_sentence(order) -> None:
     np.testing.assert_array_equal(windows, np.array(expected))
     np.testing.assert_array_equal(seq, expected_seq)
     assert windows.dtype == np.int64
+
+
+@pytest.mark.parametrize("order", [2, 4])
+def test_fold_lms_sharing_their_keys_are_the_lms_counted_alone(order) -> None:
+    rng = np.random.default_rng(order)
+    radix = 40
+    seqs = [rng.integers(3, radix, size=rng.integers(1, 8)) for _ in range(300)]
+    fold = rng.integers(0, 3, size=len(seqs))
+    windows, seq = ngram_windows(seqs, order)
+    keys, inverse = np.unique(encode_ngrams(windows, radix), return_inverse=True)
+    held = np.stack([np.bincount(inverse[fold[seq] == k], minlength=len(keys)) for k in range(3)])
+    folds = KneserNeyLM.several(keys, held.sum(axis=0) - held, order, radix)
+    seen = windows[rng.integers(0, len(windows), size=1000)]  # counted histories (in some folds), then any
+    history = np.concatenate([seen[:, :-1], rng.integers(0, radix, size=(1000, order - 1))])
+    word = np.concatenate([seen[:, -1], rng.integers(0, radix, size=1000)])
+    for k, lm in enumerate(folds):
+        own = np.unique(encode_ngrams(windows[fold[seq] != k], radix), return_counts=True)
+        assert len(own[0]) < len(keys)  # a fold lacks some grams: they count 0 in the shared table
+        alone = KneserNeyLM(*own, order, radix)
+        assert lm.vocab_size == alone.vocab_size and lm.levels[-1][0] is folds[0].levels[-1][0]
+        np.testing.assert_array_equal(lm.prob(history, word), alone.prob(history, word))
