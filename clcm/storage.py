@@ -18,7 +18,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from stat import S_ISREG
 from types import SimpleNamespace
 from typing import IO, Any
@@ -225,6 +225,21 @@ FILE_MODE = 0o666 & ~_current_umask()
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` atomically: a local temp file in the same directory renamed into place (umask mode), or one
     object upload. The one writer of every output (shards, manifests, models, reports, cache parts)."""
+    _write(path, lambda fh: fh.write(data))
+
+
+def put_file(local: str, path: str | os.PathLike) -> None:
+    """Copy local file ``local`` to ``path`` like :func:`write_bytes`, streamed in 1 MiB chunks (never whole in
+    memory)."""
+
+    def copy(fh: IO[bytes]) -> None:
+        with open(local, "rb") as src:
+            shutil.copyfileobj(src, fh, 1 << 20)
+
+    _write(path, copy)
+
+
+def _write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> None:
     path = os.fspath(path)
     if is_url(path):
         from apache_beam.io.filesystem import CompressionTypes
@@ -232,7 +247,7 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
         fs = _fs(path)
         try:
             with fs.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-                fh.write(data)
+                write(fh)
         except Exception as exc:  # noqa: BLE001 - a missing bucket, no permission: the user's to fix (exit 4)
             raise OutputError(f"cannot write {path}: {_reason(exc)}") from exc
         return
@@ -242,7 +257,7 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     try:
         os.chmod(tmp, FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            write(fh)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

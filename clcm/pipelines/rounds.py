@@ -17,27 +17,26 @@ import gc
 import heapq
 import logging
 import math
+import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from clcm import storage
+from clcm.pipelines.sinks import read_run, row_groups, run_path
 from clcm.schemas import layout
-from clcm.schemas.io import parquet_bytes, shard_record
+from clcm.schemas.io import write_row_groups
 
 log = logging.getLogger(__name__)
 
 # Rows per round rise above ``round_rows`` when a corpus would need more rounds than this (each round's partition is
 # an open file while the input is partitioned).
 MAX_ROUNDS = 256
-
-Key = Callable[[dict[str, Any]], str]
 
 
 def runs_in_process(runner: Any, options: Any) -> bool:
@@ -88,46 +87,36 @@ def round_dir(scratch: str, index: int) -> str:
     return storage.join(scratch, f"round-{index:04d}")
 
 
-MERGE_BATCH_ROWS = 256  # rows of each round's run decoded at a time by the merge
+def merge_shard(runs: Sequence[str], path: str, schema: pa.Schema, scratch: str) -> dict[str, Any]:
+    """Merge the rounds' sorted runs of one shard into Parquet shard ``path`` (local or URL); returns its manifest
+    record. The rows go through the one-pipeline writer's :func:`~clcm.pipelines.sinks.row_groups`, so the shard
+    has its row groups and bytes; equal keys keep the order of ``runs`` (a stable sort keeps arrival order). The
+    shard is written to a file in ``scratch`` first and copied from there, so it is never whole in memory."""
+    merged = heapq.merge(*(read_run(r) for r in runs), key=itemgetter(0))
+    rows = [0]
 
+    def counted() -> Iterator[tuple[str, bytes]]:
+        for row in merged:
+            rows[0] += 1
+            yield row
 
-def _sorted_rows(path: str, schema: pa.Schema, key: Key) -> Iterator[tuple[str, tuple]]:
-    """A round's sorted shard as ``(key, values in schema order)``, a few hundred rows decoded at a time."""
-    names = schema.names
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=MERGE_BATCH_ROWS, columns=names):
-        for row in batch.to_pylist():
-            yield key(row), tuple(row[n] for n in names)
-
-
-def merge_shard(runs: Sequence[str], path: str, schema: pa.Schema, key: Key) -> dict[str, Any]:
-    """Merge the rounds' sorted runs of one shard into ``path`` (local or URL); returns its manifest record.
-
-    Rows with equal keys keep the order of ``runs`` (as a stable sort of one pipeline's rows would keep theirs).
-    """
-    from clcm.pipelines.sinks import ROW_GROUP_ROWS, table_from_tuples
-
-    merged = heapq.merge(*(_sorted_rows(r, schema, key) for r in runs), key=lambda kv: kv[0])
-    counter = [0]
-
-    def groups() -> Iterator[pa.Table]:
-        while chunk := [values for _, values in islice(merged, ROW_GROUP_ROWS)]:
-            counter[0] += len(chunk)
-            yield table_from_tuples(chunk, schema)
-
-    data = parquet_bytes(groups(), schema)
-    storage.write_bytes(path, data)
-    return shard_record(path, data, counter[0])
+    local = os.path.join(scratch, "merged.parquet")
+    write_row_groups(row_groups(counted(), schema), local, schema)
+    storage.put_file(local, path)
+    sha256, size = storage.digest(local)
+    os.unlink(local)
+    return {"name": storage.basename(path), "rows": rows[0], "sha256": sha256, "bytes": size}
 
 
 def merge_rounds(
-    scratch: str, rounds: int, out_dir: str, kind: str, schema: pa.Schema, num_shards: int, key: Key, table: str
+    scratch: str, rounds: int, out_dir: str, kind: str, schema: pa.Schema, num_shards: int, table: str
 ) -> list[dict[str, Any]]:
     """Merge every shard of ``kind`` over ``rounds`` rounds into ``out_dir``; the manifest records in shard order
     (``name`` relative to ``out_dir``, ``table`` the manifest's table name)."""
     records = []
     for i in range(num_shards):
-        runs = [layout.shard_path(round_dir(scratch, r), kind, i, num_shards) for r in range(rounds)]
-        rec = merge_shard(runs, layout.shard_path(out_dir, kind, i, num_shards), schema, key)
+        runs = [run_path(round_dir(scratch, r), kind, i, num_shards) for r in range(rounds)]
+        rec = merge_shard(runs, layout.shard_path(out_dir, kind, i, num_shards), schema, scratch)
         records.append(rec | {"name": layout.shard_record_name(kind, rec["name"]), "table": table})
     return records
 

@@ -315,7 +315,8 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
     rounds = round_count(n_read, config.round_rows, runs_in_process(beam_runner, beam_options))
     score = ScoreBatches(spec, layout.model_path(out, COMBINER_FILE))
 
-    def score_pipeline(elements: list[tuple[str, list[int] | None]], out_dir: str, records: bool) -> None:
+    def score_pipeline(elements: list[tuple[str, list[int] | None]], out_dir: str, final: bool) -> None:
+        sink = {"records": True} if final else {"runs": True}  # a round writes sorted runs, merged afterwards
         with beam.Pipeline(runner=beam_runner, options=beam_options) as p:
             _ = (
                 p
@@ -323,22 +324,21 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
                 | "ReadPairBatches" >> beam.ParDo(ReadPairBatches(config.batch_size))
                 | "ScoreBatches" >> beam.ParDo(score)
                 | "WriteScored"
-                >> WriteShards(out_dir, SCORED_PREFIX, schema, n_shards, key=pair_key, records=records, batched=True)
+                >> WriteShards(out_dir, SCORED_PREFIX, schema, n_shards, key=pair_key, batched=True, **sink)
             )
 
     with phase("beam", f"scoring {n_read} pairs (Beam, {rounds} round(s))"):
         if rounds == 1:
-            score_pipeline([(f, None) for f in files], out, records=True)
+            score_pipeline([(f, None) for f in files], out, final=True)
             shards = shard_records(out, SCORED_PREFIX, n_shards, table="scored_pairs")  # what the writers wrote
         else:
             with scratch_dir() as scratch:
                 plan = row_group_rounds(row_groups, rounds)
                 rounds = len(plan)
                 for r, elements in enumerate(plan):
-                    score_pipeline(elements, round_dir(scratch, r), records=False)
+                    score_pipeline(elements, round_dir(scratch, r), final=False)
                     end_round(r, rounds)
-                shards = merge_rounds(scratch, rounds, out, SCORED_PREFIX, schema, n_shards, pair_key,
-                                      "scored_pairs")  # fmt: skip
+                shards = merge_rounds(scratch, rounds, out, SCORED_PREFIX, schema, n_shards, "scored_pairs")
     scored = sum(s["rows"] for s in shards)
     if scored != n_read:
         raise AccountingError(f"read {n_read} pairs but wrote {scored} scored rows")

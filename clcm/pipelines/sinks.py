@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Sequence
-from itertools import chain
+import os
+import struct
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import chain, islice
 from operator import itemgetter
 from typing import Any
 
@@ -43,11 +45,36 @@ def decode_row(data: bytes) -> tuple:
     return _ROW_CODER.decode(data)
 
 
-def row_groups(rows: Sequence[tuple[str, bytes]], schema: pa.Schema, size: int | None = None) -> Iterator[pa.Table]:
+def row_groups(rows: Iterable[tuple[str, bytes]], schema: pa.Schema, size: int | None = None) -> Iterator[pa.Table]:
     """Sorted ``(key, encoded row)`` pairs as validated tables of at most ``size`` rows, decoded group by group."""
-    size = size or ROW_GROUP_ROWS
-    for start in range(0, len(rows), size):
-        yield table_from_tuples([decode_row(data) for _, data in rows[start : start + size]], schema)
+    rows = iter(rows)
+    while group := [decode_row(data) for _, data in islice(rows, size or ROW_GROUP_ROWS)]:
+        yield table_from_tuples(group, schema)
+
+
+_RUN_HEADER = struct.Struct(">II")  # key length, encoded row length
+
+
+def run_path(out_dir: str, kind: str, index: int, num_shards: int) -> str:
+    """Where a round's sorted run of shard ``index`` goes (see ``WriteShards(runs=True)``)."""
+    return layout.shard_path(out_dir, kind, index, num_shards).removesuffix(".parquet") + ".run"
+
+
+def write_run(path: str, rows: Iterable[tuple[str, bytes]]) -> None:
+    """Write sorted ``(key, encoded row)`` pairs to local file ``path``, each length-prefixed (a run for a merge)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as fh:
+        for key, data in rows:
+            k = key.encode("utf-8")
+            fh.write(_RUN_HEADER.pack(len(k), len(data)) + k + data)
+
+
+def read_run(path: str) -> Iterator[tuple[str, bytes]]:
+    """The ``(key, encoded row)`` pairs of a run written by :func:`write_run`, streamed (64 KiB buffered)."""
+    with open(path, "rb", buffering=1 << 16) as fh:
+        while header := fh.read(_RUN_HEADER.size):
+            klen, dlen = _RUN_HEADER.unpack(header)
+            yield fh.read(klen).decode("utf-8"), fh.read(dlen)
 
 
 def pair_key(row: dict[str, Any]) -> str:
@@ -91,17 +118,25 @@ def shard_records(out_dir: str, kind: str, num_shards: int, table: str) -> list[
 
 
 class _WriteShardDoFn(beam.DoFn):
-    def __init__(self, out_dir: str, kind: str, schema: pa.Schema, num_shards: int, records: bool) -> None:
+    def __init__(
+        self, out_dir: str, kind: str, schema: pa.Schema, num_shards: int, records: bool, runs: bool
+    ) -> None:  # fmt: skip
         self._out = out_dir
         self._kind = kind
         self._schema = schema
         self._n = num_shards
         self._records = records
+        self._runs = runs
 
     def process(self, element: tuple[int, dict[str, list]]) -> Iterator[str]:
         index, groups = element
         # (key, encoded row) pairs: the shard, each row still encoded; an element holds one batch's rows of the shard
         rows = sorted(chain.from_iterable(map(decode_row, groups["rows"])), key=itemgetter(0))
+        if self._runs:
+            path = run_path(self._out, self._kind, index, self._n)
+            write_run(path, rows)
+            yield path
+            return
         data = parquet_bytes(row_groups(rows, self._schema), self._schema)  # validated group by group
         n_rows = len(rows)
         del rows
@@ -124,17 +159,20 @@ class WriteShards(beam.PTransform):
         records: leave each shard's manifest record in a sidecar, for :func:`shard_records`.
         batched: the elements are lists of rows (e.g. one per scored batch), not rows: the grouping then holds one
             encoded element per batch and shard instead of one per row.
+        runs: write each shard as a sorted run (local files: a round's output, merged into Parquet shards by
+            :mod:`clcm.pipelines.rounds`) instead of Parquet.
     """
 
     def __init__(
         self, out_dir: str, kind: str, schema: pa.Schema, num_shards: int, key: Callable[[dict[str, Any]], str],
-        *, records: bool = False, batched: bool = False,
+        *, records: bool = False, batched: bool = False, runs: bool = False,
     ) -> None:  # fmt: skip
         super().__init__()
         self._args = (out_dir, kind, schema, num_shards)
         self._key = key
         self._records = records
         self._batched = batched
+        self._runs = runs
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
         out_dir, kind, schema, n = self._args
@@ -154,5 +192,5 @@ class WriteShards(beam.PTransform):
         return (
             {"rows": keyed, "ids": ids}
             | "GroupByShard" >> beam.CoGroupByKey()
-            | "WriteShard" >> beam.ParDo(_WriteShardDoFn(out_dir, kind, schema, n, self._records))
+            | "WriteShard" >> beam.ParDo(_WriteShardDoFn(out_dir, kind, schema, n, self._records, self._runs))
         )

@@ -301,19 +301,16 @@ def build_pipeline(
     partitioned: bool = False,
 ) -> None:
     """Add the translate pipeline with its sinks to ``pipeline`` (``partitioned``: ``files`` are a round's caption
-    partitions, see :func:`clcm.pipelines.sources.partition_captions`; their shards need no sidecar records)."""
+    partitions, see :func:`clcm.pipelines.sources.partition_captions`, and the shards are written as sorted runs)."""
     out = (
         pipeline
         | "CaptionFiles" >> beam.Create(list(files))
         | "TranslateCaptions" >> TranslateCaptions(config, plans, partitioned=partitioned)
     )
-    records = not partitioned
-    _ = out["pairs"] | "WritePairs" >> WriteShards(
-        config.out_dir, "pairs", PAIR_SCHEMA, num_shards, key=pair_key, records=records
-    )
-    _ = out["rejects"] | "WriteRejects" >> WriteShards(
-        config.out_dir, "rejects", REJECT_SCHEMA, 1, key=reject_key, records=records
-    )
+    # a round writes sorted runs, merged into the shards afterwards
+    sink = {"runs": True} if partitioned else {"records": True}
+    _ = out["pairs"] | "WritePairs" >> WriteShards(config.out_dir, "pairs", PAIR_SCHEMA, num_shards, pair_key, **sink)
+    _ = out["rejects"] | "WriteRejects" >> WriteShards(config.out_dir, "rejects", REJECT_SCHEMA, 1, reject_key, **sink)
 
 
 def config_record(config: TranslateConfig, plans: Sequence[LangPlan]) -> dict[str, Any]:

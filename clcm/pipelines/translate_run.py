@@ -22,7 +22,7 @@ from clcm.hub import check_model, check_path
 from clcm.pipelines.cache import default_cache_dir
 from clcm.pipelines.options import default_runner, make_pipeline_options, runner_name
 from clcm.pipelines.rounds import end_round, merge_rounds, round_count, round_dir, runs_in_process, scratch_dir
-from clcm.pipelines.sinks import pair_key, shard_records
+from clcm.pipelines.sinks import shard_records
 from clcm.pipelines.sources import caption_files, check_caption_files, partition_captions
 from clcm.pipelines.translate import (
     ROWS_PER_SHARD,
@@ -32,7 +32,6 @@ from clcm.pipelines.translate import (
     config_record,
     metric_counts,
     now,
-    reject_key,
     resolve_plans,
 )
 from clcm.schemas import (
@@ -175,8 +174,8 @@ def _run_rounds(
             os.replace(output, round_dir(scratch, r))
             del result
             end_round(r, rounds)
-        shards = merge_rounds(scratch, rounds, config.out_dir, "pairs", PAIR_SCHEMA, num_shards, pair_key, "pairs")
-        shards += merge_rounds(scratch, rounds, config.out_dir, "rejects", REJECT_SCHEMA, 1, reject_key, "rejects")
+        shards = merge_rounds(scratch, rounds, config.out_dir, "pairs", PAIR_SCHEMA, num_shards, "pairs")
+        shards += merge_rounds(scratch, rounds, config.out_dir, "rejects", REJECT_SCHEMA, 1, "rejects")
     return per_lang, shards
 
 

@@ -87,15 +87,20 @@ def table_bytes(table: pa.Table, schema: pa.Schema) -> bytes:
     return buf.getvalue().to_pybytes()
 
 
-def parquet_bytes(tables: Iterable[pa.Table], schema: pa.Schema) -> bytes:
-    """The Parquet file (zstd, ``schema``'s metadata) of a stream of tables, one row group each, as bytes: only one
-    table of the stream is alive at a time. No table (or only empty ones): a file without row groups, as
-    :func:`write_parquet` writes an empty table."""
-    buf = pa.BufferOutputStream()
-    with pq.ParquetWriter(buf, schema, compression="zstd") as writer:
+def write_row_groups(tables: Iterable[pa.Table], where: str | Any, schema: pa.Schema) -> None:
+    """Write a stream of tables, one row group each, as one Parquet file (zstd, ``schema``'s metadata) to a local
+    path or file object: only one table of the stream is alive at a time. No table (or only empty ones): a file
+    without row groups, as :func:`write_parquet` writes an empty table."""
+    with pq.ParquetWriter(where, schema, compression="zstd") as writer:
         for table in tables:
             if table.num_rows:
                 writer.write_table(table.replace_schema_metadata(schema.metadata))
+
+
+def parquet_bytes(tables: Iterable[pa.Table], schema: pa.Schema) -> bytes:
+    """:func:`write_row_groups` into memory: the file's bytes."""
+    buf = pa.BufferOutputStream()
+    write_row_groups(tables, buf, schema)
     return buf.getvalue().to_pybytes()
 
 

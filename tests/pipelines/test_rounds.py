@@ -3,9 +3,11 @@ pipeline, the rounds' sorted shards merged; the outputs equal one pipeline's byt
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from collections import Counter
+from operator import itemgetter
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -15,13 +17,13 @@ from test_score_filter import pair_rows
 from test_translate_pipeline import _config, _row
 
 from clcm.errors import InputError
-from clcm.pipelines import rounds
+from clcm.pipelines import rounds, sinks
 from clcm.pipelines.score import ScoreConfig
 from clcm.pipelines.score import run as run_score
-from clcm.pipelines.sinks import pair_key
 from clcm.pipelines.sources import LINE, SOURCE, partition_captions
 from clcm.pipelines.translate_run import run
 from clcm.schemas import CAPTION_SCHEMA, PAIR_SCHEMA, read_manifest, write_rows, write_sharded
+from clcm.schemas.io import parquet_bytes
 from clcm.testing.tiny_seq2seq import build_test_models, sample_captions
 
 pytestmark = pytest.mark.timeout(240)
@@ -105,21 +107,26 @@ def test_partition_rejects_a_column_of_the_wrong_type_clearly(tmp_path):
         partition_captions([str(tmp_path / "bad.parquet")], 2, str(tmp_path))
 
 
-def test_merge_equals_a_stable_sort_of_all_rows(tmp_path):
+def test_merge_writes_the_bytes_of_the_one_pipeline_writer(tmp_path, monkeypatch):
+    monkeypatch.setattr(sinks, "ROW_GROUP_ROWS", 16)  # several row groups
     rng = random.Random(0)
+    names = PAIR_SCHEMA.names
     rows = [pair_rows(1, with_bt=True)[0] | {"pair_id": f"p{rng.randrange(50):03d}", "src_text": f"s{i}"}
             for i in range(300)]  # fmt: skip
+    encoded = [(r["pair_id"], sinks.encode_row(tuple(r.get(n) for n in names))) for r in rows]
     runs = []
     for r in range(4):  # each round's run sorted by key, as the shard writer leaves it
-        part = sorted(rows[r::4], key=pair_key)
-        path = tmp_path / f"run{r}.parquet"
-        pq.write_table(pa.Table.from_pylist(part, schema=PAIR_SCHEMA), path, row_group_size=7)
-        runs.append(str(path))
-    record = rounds.merge_shard(runs, str(tmp_path / "out.parquet"), PAIR_SCHEMA, pair_key)
-    merged = pq.read_table(tmp_path / "out.parquet").to_pylist()
-    expected = sorted((row for r in range(4) for row in sorted(rows[r::4], key=pair_key)), key=pair_key)
-    assert [(m["pair_id"], m["src_text"]) for m in merged] == [(e["pair_id"], e["src_text"]) for e in expected]
-    assert record["rows"] == 300 and record["bytes"] == (tmp_path / "out.parquet").stat().st_size
+        runs.append(str(tmp_path / f"run{r}.run"))
+        sinks.write_run(runs[-1], sorted(encoded[r::4], key=itemgetter(0)))
+    record = rounds.merge_shard(runs, str(tmp_path / "out.parquet"), PAIR_SCHEMA, str(tmp_path))
+    # one pipeline: the same rows, arriving round by round, sorted stably by key and written by the shard writer
+    one = sorted((row for r in range(4) for row in encoded[r::4]), key=itemgetter(0))
+    expected = parquet_bytes(sinks.row_groups(one, PAIR_SCHEMA), PAIR_SCHEMA)
+    data = (tmp_path / "out.parquet").read_bytes()
+    assert data == expected and pq.ParquetFile(tmp_path / "out.parquet").num_row_groups == math.ceil(300 / 16)
+    assert record == {"name": "out.parquet", "rows": 300, "sha256": hashlib.sha256(data).hexdigest(),
+                      "bytes": len(data)}  # fmt: skip
+    assert not (tmp_path / "merged.parquet").exists()
 
 
 def test_row_group_rounds_cover_every_group_once_in_order():
