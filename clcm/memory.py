@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import sys
 from functools import cache
 from typing import Any
 
@@ -23,7 +24,11 @@ def _libc() -> Any:
 
 
 def release_free_memory() -> None:
-    """Return the heap's free pages to the OS (glibc ``malloc_trim``; a few ms; nothing elsewhere)."""
+    """Return the heap's free pages to the OS (glibc ``malloc_trim``; a few ms; nothing elsewhere), and Arrow's
+    (its mimalloc/jemalloc pool keeps freed buffers for reuse) when pyarrow is loaded."""
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+    arrow = sys.modules.get("pyarrow")
+    if arrow is not None:
+        arrow.default_memory_pool().release_unused()

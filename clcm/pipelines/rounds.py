@@ -14,23 +14,21 @@ Spark, Portable) shuffle outside the workers and run the whole input as one pipe
 from __future__ import annotations
 
 import gc
-import heapq
 import logging
 import math
-import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from operator import itemgetter
 from typing import Any
 
 import pyarrow as pa
 
 from clcm import storage
-from clcm.pipelines.sinks import read_run, row_groups, run_path
+from clcm.memory import release_free_memory
+from clcm.pipelines.runs import merge_shard
+from clcm.pipelines.sinks import run_path
 from clcm.schemas import layout
-from clcm.schemas.io import write_row_groups
 
 log = logging.getLogger(__name__)
 
@@ -79,33 +77,13 @@ def end_round(index: int, rounds: int) -> None:
     """
     gc.collect()
     gc.freeze()
+    release_free_memory()
     log.info("round %d/%d done", index + 1, rounds)
 
 
 def round_dir(scratch: str, index: int) -> str:
     """The stage directory round ``index`` writes its shards to."""
     return storage.join(scratch, f"round-{index:04d}")
-
-
-def merge_shard(runs: Sequence[str], path: str, schema: pa.Schema, scratch: str) -> dict[str, Any]:
-    """Merge the rounds' sorted runs of one shard into Parquet shard ``path`` (local or URL); returns its manifest
-    record. The rows go through the one-pipeline writer's :func:`~clcm.pipelines.sinks.row_groups`, so the shard
-    has its row groups and bytes; equal keys keep the order of ``runs`` (a stable sort keeps arrival order). The
-    shard is written to a file in ``scratch`` first and copied from there, so it is never whole in memory."""
-    merged = heapq.merge(*(read_run(r) for r in runs), key=itemgetter(0))
-    rows = [0]
-
-    def counted() -> Iterator[tuple[str, bytes]]:
-        for row in merged:
-            rows[0] += 1
-            yield row
-
-    local = os.path.join(scratch, "merged.parquet")
-    write_row_groups(row_groups(counted(), schema), local, schema)
-    storage.put_file(local, path)
-    sha256, size = storage.digest(local)
-    os.unlink(local)
-    return {"name": storage.basename(path), "rows": rows[0], "sha256": sha256, "bytes": size}
 
 
 def merge_rounds(
@@ -121,21 +99,22 @@ def merge_rounds(
     return records
 
 
-def row_group_rounds(files: dict[str, list[int]], rounds: int) -> list[list[tuple[str, list[int]]]]:
-    """Split files (path -> rows of each row group) into ``rounds`` runs of consecutive row groups of about equal
-    rows: each round a list of ``(path, row group indices)``. A row group is never split, so a round holds at
-    least one (clcm's writers write row groups of 4,096 rows)."""
+def row_range_rounds(files: dict[str, list[int]], rounds: int) -> list[list[tuple[str, int, int, int]]]:
+    """Split files (path -> rows of each row group) into ``rounds`` rounds of consecutive rows, about equal in
+    size: each round a list of ``(path, row group, first row, end row)`` (rows counted within the row group)."""
     total = sum(sum(groups) for groups in files.values())
-    target = math.ceil(total / rounds) if rounds else total
-    out: list[list[tuple[str, list[int]]]] = [[]]
-    rows = 0
+    target = max(1, math.ceil(total / max(rounds, 1)))
+    out: list[list[tuple[str, int, int, int]]] = [[]]
+    room = target
     for path, groups in files.items():
         for g, n in enumerate(groups):
-            if rows and rows + n > target:
-                out.append([])
-                rows = 0
-            if not out[-1] or out[-1][-1][0] != path:
-                out[-1].append((path, []))
-            out[-1][-1][1].append(g)
-            rows += n
+            start = 0
+            while start < n:
+                if room == 0:
+                    out.append([])
+                    room = target
+                stop = min(n, start + room)
+                out[-1].append((path, g, start, stop))
+                room -= stop - start
+                start = stop
     return [r for r in out if r]

@@ -50,7 +50,7 @@ from clcm.pipelines.rounds import (
     merge_rounds,
     round_count,
     round_dir,
-    row_group_rounds,
+    row_range_rounds,
     runs_in_process,
     scratch_dir,
 )
@@ -156,17 +156,24 @@ def open_inputs(
 
 
 class ReadPairBatches(beam.DoFn):
-    """``(shard path, row group indices or None for all)`` -> dicts of column lists (PAIR_SCHEMA columns),
-    ``batch_size`` rows each."""
+    """A shard path, or ``(path, row group, first row, end row)`` (a round's part of a row group) -> dicts of column
+    lists (PAIR_SCHEMA columns), at most ``batch_size`` rows each."""
 
     def __init__(self, batch_size: int) -> None:
         self._batch_size = batch_size
 
-    def process(self, element: tuple[str, list[int] | None]) -> Iterator[dict[str, list[Any]]]:
-        path, groups = element
+    def process(self, element: str | tuple[str, int, int, int]) -> Iterator[dict[str, list[Any]]]:
+        path, group, start, stop = (element, None, 0, None) if isinstance(element, str) else element
         pf = parquet_file(path)  # local or URL
+        groups = None if group is None else [group]
+        offset = 0
         for rb in pf.iter_batches(batch_size=self._batch_size, row_groups=groups, columns=PAIR_SCHEMA.names):
-            yield rb.to_pydict()
+            first, offset = offset, offset + rb.num_rows
+            lo, hi = max(start, first), offset if stop is None else min(stop, offset)
+            if hi > lo:
+                yield rb.slice(lo - first, hi - lo).to_pydict()
+            if stop is not None and offset >= stop:
+                return
 
 
 class ScoreBatches(beam.DoFn):
@@ -315,7 +322,7 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
     rounds = round_count(n_read, config.round_rows, runs_in_process(beam_runner, beam_options))
     score = ScoreBatches(spec, layout.model_path(out, COMBINER_FILE))
 
-    def score_pipeline(elements: list[tuple[str, list[int] | None]], out_dir: str, final: bool) -> None:
+    def score_pipeline(elements: list[str] | list[tuple[str, int, int, int]], out_dir: str, final: bool) -> None:
         sink = {"records": True} if final else {"runs": True}  # a round writes sorted runs, merged afterwards
         with beam.Pipeline(runner=beam_runner, options=beam_options) as p:
             _ = (
@@ -329,11 +336,11 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
 
     with phase("beam", f"scoring {n_read} pairs (Beam, {rounds} round(s))"):
         if rounds == 1:
-            score_pipeline([(f, None) for f in files], out, final=True)
+            score_pipeline(list(files), out, final=True)
             shards = shard_records(out, SCORED_PREFIX, n_shards, table="scored_pairs")  # what the writers wrote
         else:
             with scratch_dir() as scratch:
-                plan = row_group_rounds(row_groups, rounds)
+                plan = row_range_rounds(row_groups, rounds)
                 rounds = len(plan)
                 for r, elements in enumerate(plan):
                     score_pipeline(elements, round_dir(scratch, r), final=False)

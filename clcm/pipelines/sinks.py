@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain, islice
 from operator import itemgetter
@@ -28,6 +26,7 @@ import apache_beam as beam
 import pyarrow as pa
 
 from clcm import storage
+from clcm.pipelines.runs import write_run
 from clcm.schemas import SchemaError, layout, validate_table
 from clcm.schemas.io import parquet_bytes, shard_record
 from clcm.storage import write_bytes
@@ -47,34 +46,19 @@ def decode_row(data: bytes) -> tuple:
 
 def row_groups(rows: Iterable[tuple[str, bytes]], schema: pa.Schema, size: int | None = None) -> Iterator[pa.Table]:
     """Sorted ``(key, encoded row)`` pairs as validated tables of at most ``size`` rows, decoded group by group."""
-    rows = iter(rows)
-    while group := [decode_row(data) for _, data in islice(rows, size or ROW_GROUP_ROWS)]:
-        yield table_from_tuples(group, schema)
-
-
-_RUN_HEADER = struct.Struct(">II")  # key length, encoded row length
+    rows, size = iter(rows), size or ROW_GROUP_ROWS
+    while True:
+        group = [decode_row(data) for _, data in islice(rows, size)]
+        if not group:
+            return
+        table = table_from_tuples(group, schema)
+        del group  # one group's decoded rows alive at a time, not two
+        yield table
 
 
 def run_path(out_dir: str, kind: str, index: int, num_shards: int) -> str:
     """Where a round's sorted run of shard ``index`` goes (see ``WriteShards(runs=True)``)."""
-    return layout.shard_path(out_dir, kind, index, num_shards).removesuffix(".parquet") + ".run"
-
-
-def write_run(path: str, rows: Iterable[tuple[str, bytes]]) -> None:
-    """Write sorted ``(key, encoded row)`` pairs to local file ``path``, each length-prefixed (a run for a merge)."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as fh:
-        for key, data in rows:
-            k = key.encode("utf-8")
-            fh.write(_RUN_HEADER.pack(len(k), len(data)) + k + data)
-
-
-def read_run(path: str) -> Iterator[tuple[str, bytes]]:
-    """The ``(key, encoded row)`` pairs of a run written by :func:`write_run`, streamed (64 KiB buffered)."""
-    with open(path, "rb", buffering=1 << 16) as fh:
-        while header := fh.read(_RUN_HEADER.size):
-            klen, dlen = _RUN_HEADER.unpack(header)
-            yield fh.read(klen).decode("utf-8"), fh.read(dlen)
+    return layout.shard_path(out_dir, kind, index, num_shards).removesuffix(".parquet") + ".arrow"
 
 
 def pair_key(row: dict[str, Any]) -> str:
@@ -134,7 +118,7 @@ class _WriteShardDoFn(beam.DoFn):
         rows = sorted(chain.from_iterable(map(decode_row, groups["rows"])), key=itemgetter(0))
         if self._runs:
             path = run_path(self._out, self._kind, index, self._n)
-            write_run(path, rows)
+            write_run(path, rows, self._schema)
             yield path
             return
         data = parquet_bytes(row_groups(rows, self._schema), self._schema)  # validated group by group

@@ -18,6 +18,8 @@ from test_translate_pipeline import _config, _row
 
 from clcm.errors import InputError
 from clcm.pipelines import rounds, sinks
+from clcm.pipelines import runs as runs_module
+from clcm.pipelines.runs import merge_shard, write_run
 from clcm.pipelines.score import ScoreConfig
 from clcm.pipelines.score import run as run_score
 from clcm.pipelines.sources import LINE, SOURCE, partition_captions
@@ -109,6 +111,7 @@ def test_partition_rejects_a_column_of_the_wrong_type_clearly(tmp_path):
 
 def test_merge_writes_the_bytes_of_the_one_pipeline_writer(tmp_path, monkeypatch):
     monkeypatch.setattr(sinks, "ROW_GROUP_ROWS", 16)  # several row groups
+    monkeypatch.setattr(runs_module, "RUN_BATCH_ROWS", 7)  # output row groups made of slices of several batches
     rng = random.Random(0)
     names = PAIR_SCHEMA.names
     rows = [pair_rows(1, with_bt=True)[0] | {"pair_id": f"p{rng.randrange(50):03d}", "src_text": f"s{i}"}
@@ -116,9 +119,9 @@ def test_merge_writes_the_bytes_of_the_one_pipeline_writer(tmp_path, monkeypatch
     encoded = [(r["pair_id"], sinks.encode_row(tuple(r.get(n) for n in names))) for r in rows]
     runs = []
     for r in range(4):  # each round's run sorted by key, as the shard writer leaves it
-        runs.append(str(tmp_path / f"run{r}.run"))
-        sinks.write_run(runs[-1], sorted(encoded[r::4], key=itemgetter(0)))
-    record = rounds.merge_shard(runs, str(tmp_path / "out.parquet"), PAIR_SCHEMA, str(tmp_path))
+        runs.append(str(tmp_path / f"run{r}.arrow"))
+        write_run(runs[-1], sorted(encoded[r::4], key=itemgetter(0)), PAIR_SCHEMA)
+    record = merge_shard(runs, str(tmp_path / "out.parquet"), PAIR_SCHEMA, str(tmp_path))
     # one pipeline: the same rows, arriving round by round, sorted stably by key and written by the shard writer
     one = sorted((row for r in range(4) for row in encoded[r::4]), key=itemgetter(0))
     expected = parquet_bytes(sinks.row_groups(one, PAIR_SCHEMA), PAIR_SCHEMA)
@@ -129,20 +132,21 @@ def test_merge_writes_the_bytes_of_the_one_pipeline_writer(tmp_path, monkeypatch
     assert not (tmp_path / "merged.parquet").exists()
 
 
-def test_row_group_rounds_cover_every_group_once_in_order():
+def test_row_range_rounds_cover_every_row_once_in_order():
     files = {"a": [4096, 4096, 100], "b": [50], "c": [4096, 3000]}
-    plan = rounds.row_group_rounds(files, 4)
-    assert [(p, g) for r in plan for p, gs in r for g in gs] == [(p, g) for p, gs in files.items() for g in
-                                                                 range(len(gs))]  # fmt: skip
-    assert len(plan) <= 5 and all(sum(files[p][g] for p, gs in r for g in gs) <= 4096 + 150 for r in plan)
+    plan = rounds.row_range_rounds(files, 5)
+    rows = [(p, g, i) for r in plan for p, g, lo, hi in r for i in range(lo, hi)]
+    assert rows == [(p, g, i) for p, groups in files.items() for g, n in enumerate(groups) for i in range(n)]
+    sizes = [sum(hi - lo for _, _, lo, hi in r) for r in plan]
+    assert len(plan) == 5 and max(sizes) - min(sizes) <= 4 and all(lo < hi for r in plan for _, _, lo, hi in r)
     assert rounds.round_count(15_000, 5000, True) == 3 and rounds.round_count(15_000, 5000, False) == 1
     assert rounds.round_count(15_000, 0, True) == 1 and rounds.round_count(4000, 5000, True) == 1
 
 
 def test_score_in_rounds_writes_the_bytes_of_one_round(tmp_path):
     d = tmp_path / "pairs"
-    write_sharded(pair_rows(160, with_bt=True), d, "pairs", PAIR_SCHEMA, 40)
-    for name, round_rows in (("one", 0), ("many", 50)):
+    write_sharded(pair_rows(160, with_bt=True), d, "pairs", PAIR_SCHEMA, 70)  # shards of 70, 70 and 20 rows
+    for name, round_rows in (("one", 0), ("many", 45)):  # rounds of 40 rows: cutting row groups
         run_score(ScoreConfig(str(d), str(tmp_path / name), combiner_pairs=150, batch_size=30, num_shards=2,
                               round_rows=round_rows), runner=FnApiRunner())  # fmt: skip
     assert _files(tmp_path / "many") == _files(tmp_path / "one")
