@@ -102,7 +102,7 @@ def fold_parts(chunks: Sequence[Chunk], group: np.ndarray, k: int) -> list[FoldP
         if not occ_in.any():
             continue
         rows = np.repeat(occ_in, c.widths())
-        starts = (np.cumsum(rows, dtype=np.int32) - 1)[c.starts[occ_in]]
+        starts = (np.cumsum(rows) - 1)[c.starts[occ_in]]  # intp: the EM's reduceat and repeat take it uncast
         key = c.key[rows]
         parts.append(FoldPart(key, starts, np.diff(np.append(starts, len(key))), c.f_word[occ_in]))
     return parts
