@@ -210,7 +210,7 @@ def column(batch: PairBatch, name: str) -> list[Any]:
 
 # Results kept per text cache (per scorer or detector and process): captions repeat, but a cache must not grow with the
 # corpus (memory stays flat); a full cache is emptied and refills.
-TEXT_CACHE_ENTRIES = 16_384
+TEXT_CACHE_ENTRIES = 4096
 
 
 def cached_map(
