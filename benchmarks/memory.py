@@ -10,7 +10,10 @@ large) so both see the same machine load; the load average is recorded before an
 
 Translation uses a tiny random Marian converted once to CTranslate2 (so the numbers are the pipeline's data
 handling, not model size); every translate run has a fresh cache (all texts translated). Score runs on that
-translate output with its defaults. A second part measures translate's memory per worker: ``--workers 1`` vs
+translate output with its defaults (``score``), and on the same pairs with the Multi30K Czech references as
+targets (``score_real``: the random model's targets have a tiny vocabulary, real ones make the corpus-fitted
+IBM-1 and fluency models grow with the corpus).
+A second part measures translate's memory per worker: ``--workers 1`` vs
 ``--workers 2`` (threads of one process, the default) vs ``--workers 2`` as processes
 (``--direct_running_mode multi_processing``: each worker a process whose peak is reported).
 
@@ -91,6 +94,28 @@ convert_model(str(hf), Path(work) / "model-ct2")
 """
 
 
+def real_pairs(translated: Path, out: Path) -> None:
+    """The pairs of ``translated`` with the Multi30K Czech reference as target and the English as back-translation."""
+    import gzip
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def lines(name: str) -> list[str]:
+        with gzip.open(MULTI30K / name, "rt", encoding="utf-8") as fh:
+            return fh.read().splitlines()
+
+    en, cs = lines("train.en.gz"), lines("train.cs.gz")
+    (out / "pairs").mkdir(parents=True, exist_ok=True)
+    for shard in sorted((translated / "pairs").glob("*.parquet")):
+        t = pq.read_table(shard)
+        # caption img{i}#en#0 was made from train line i (modulo the file)
+        idx = [int(c[3:].split("#")[0]) % len(en) for c in t.column("caption_id").to_pylist()]
+        for name, values in (("tgt_text", [cs[i] for i in idx]), ("bt_text", [en[i] for i in idx])):
+            t = t.set_column(t.schema.get_field_index(name), t.schema.field(name), pa.array(values))
+        pq.write_table(t, out / "pairs" / shard.name)
+
+
 def run_cli(args: list[str], env: dict[str, str]) -> dict:
     """One `clcm-data` process: wall time and peak RSS of the driver and its largest worker."""
     t0 = time.perf_counter()
@@ -166,12 +191,17 @@ def main() -> None:
             ]
             return meter([*base, *extra])
 
-        runs: dict[str, dict[int, list[dict]]] = {"translate": {n: [] for n in sizes}, "score": {n: [] for n in sizes}}
+        commands = ("translate", "score", "score_real")
+        runs: dict[str, dict[int, list[dict]]] = {c: {n: [] for n in sizes} for c in commands}
         for i in range(args.repeats):
             for n in sizes:
                 runs["translate"][n].append(translate(n, f"t{n}_{i}"))
             for n in sizes:
                 runs["score"][n].append(meter(["score", "-i", str(work / f"t{n}_{i}"), "-o", str(work / f"s{n}_{i}")]))
+            for n in sizes:  # real targets: the corpus-fitted models grow with a real vocabulary
+                real_pairs(work / f"t{n}_{i}", work / f"r{n}_{i}")
+                real = ["score", "-i", str(work / f"r{n}_{i}"), "-o", str(work / f"sr{n}_{i}")]
+                runs["score_real"][n].append(meter(real))
         workers: dict[str, list[dict]] = {"workers_1": [], "workers_2_threads": [], "workers_2_processes": []}
         if args.workers:
             for i in range(args.repeats):

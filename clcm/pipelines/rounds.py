@@ -2,13 +2,15 @@
 
 Why: the local runner (Beam's FnApiRunner, clcm's DirectRunner) holds the whole input of every grouping step in
 memory until the step runs, so one pipeline's peak grows with its input (translate: ~9 KB per caption, most of it
-outside Python objects). A round is one pipeline over a part of the input that writes its shards, sorted as usual,
-to a local scratch directory; afterwards one streaming k-way merge per shard writes the final shard. Peak memory is
-then bounded by one round (and, in the merge, by one row group per round), not by the corpus.
+outside Python objects). A round is one pipeline over a part of the input that writes each shard's rows, sorted by
+key, as a run in a local scratch directory (:mod:`clcm.pipelines.runs`); afterwards one streaming k-way merge per
+shard writes the final shard. Peak memory is then bounded by one round (and, in the merge, by a batch per run),
+not by the corpus.
 
-The result is the same as one pipeline's: every shard holds the same rows in the same key order, in row groups of
-:data:`~clcm.pipelines.sinks.ROW_GROUP_ROWS`, so the bytes are identical. Distributed runners (Dataflow, Flink,
-Spark, Portable) shuffle outside the workers and run the whole input as one pipeline.
+The result is one pipeline's: every shard holds the same rows in the same key order, in the same row groups
+(score: the same bytes; translate: a text may be translated in another batch, so a logprob may differ in its last
+float32 digits, as with any other batch size). Distributed runners (Dataflow, Flink, Spark, Portable) shuffle
+outside the workers and run the whole input as one pipeline.
 """
 
 from __future__ import annotations
