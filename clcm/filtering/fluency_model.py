@@ -87,10 +87,8 @@ class FluencyModel:
         """One model per row of the count matrices (folds x keys); the folds' LMs share their key arrays."""
         bigram_lms = KneserNeyLM.several(word_keys, word_counts, 2, n_words)
         suffix_lms = KneserNeyLM.several(suffix_keys, suffix_counts, SUFFIX_ORDER, n_suffixes)
-        return [
-            cls(lm, BigramTable(word_keys, counts, n_words), suffix_lm)
-            for lm, counts, suffix_lm in zip(bigram_lms, word_counts, suffix_lms, strict=True)
-        ]
+        bigram_tables = BigramTable.several(word_keys, word_counts, n_words)
+        return [cls(*models) for models in zip(bigram_lms, bigram_tables, suffix_lms, strict=True)]
 
     def analyse(
         self, word_seqs: Sequence[np.ndarray], suffix_seqs: Sequence[np.ndarray]

@@ -98,19 +98,33 @@ class KneserNeyLM:
 
 
 class BigramTable:
-    """Maximum-likelihood bigram probabilities p(b|a), indexed both by (a, b) and by (b, a)."""
+    """Maximum-likelihood bigram probabilities p(b|a), indexed both by (a, b) and by (b, a).
 
-    def __init__(self, keys: np.ndarray, counts: np.ndarray, radix: int) -> None:
-        keep = counts > 0
+    Tables of cross-fitted folds (see :meth:`several`) share their key arrays and the (b, a) order: a bigram this
+    fold did not count has p = 0 (which reads as absent and adds nothing to :meth:`between`).
+    """
+
+    def __init__(self, keys: np.ndarray, counts: np.ndarray, radix: int, shared: BigramTable | None = None) -> None:
         self.radix = radix
-        self.keys = keys[keep]
+        if shared is None:
+            keep = counts > 0
+            keys, counts = keys[keep], counts[keep]
+            second = keys % radix
+            by_second = np.argsort(second * radix + keys // radix, kind="stable")
+            self.keys, self.keys_t = keys, (second * radix + keys // radix)[by_second]  # (a, b) and (b, a) order
+            self.by_second = by_second.astype(np.int32 if len(keys) < 2**31 else np.int64)
+        else:
+            self.keys, self.keys_t, self.by_second = shared.keys, shared.keys_t, shared.by_second
         first = self.keys // radix
-        totals = np.bincount(first, weights=counts[keep], minlength=radix)
-        self.p = counts[keep] / totals[first]  # p(b|a) in (a, b) order
-        second = self.keys % radix
-        by_second = np.argsort(second * radix + first, kind="stable")
-        self.keys_t = (second * radix + first)[by_second]  # (b, a) order
-        self.p_t = self.p[by_second]
+        totals = np.bincount(first, weights=counts, minlength=radix)
+        self.p = counts / np.maximum(totals[first], 1)  # p(b|a) in (a, b) order
+
+    @classmethod
+    def several(cls, keys: np.ndarray, counts: np.ndarray, radix: int) -> list[BigramTable]:
+        """One table per row of ``counts`` (cross-fitted folds) over the same ``keys``, sharing their key arrays."""
+        keep = (counts > 0).any(axis=0)
+        first = cls(keys[keep], counts.sum(axis=0)[keep], radix)
+        return [cls(first.keys, c[keep], radix, shared=first) for c in counts]
 
     def between(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """sum_x p(x|a) p(b|x) per query: how likely exactly one word stands between a and b.
@@ -137,7 +151,8 @@ class BigramTable:
         total += np.bincount(q, weights=self.p[e] * lookup(self.keys, self.p, x * r + b[q]), minlength=len(a))
         q, e = _expand(np.flatnonzero(~via_out), in_start[~via_out], in_deg[~via_out])
         x = self.keys_t[e] % r  # predecessors x of b: p(b|x) * p(x|a)
-        total += np.bincount(q, weights=self.p_t[e] * lookup(self.keys, self.p, a[q] * r + x), minlength=len(a))
+        p_bx = self.p[self.by_second[e]]
+        total += np.bincount(q, weights=p_bx * lookup(self.keys, self.p, a[q] * r + x), minlength=len(a))
         return total
 
 

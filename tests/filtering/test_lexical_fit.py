@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clcm.filtering import lexical_fit
+from clcm.filtering import lexical_fit, lexical_model
 from clcm.filtering.id_seqs import IdSeqs
 from clcm.filtering.lexical_crossfit import fold_of
 from clcm.filtering.lexical_model import words
@@ -52,3 +52,25 @@ def test_fit_in_many_small_chunks_equals_the_fit_in_one(monkeypatch) -> None:
         b_feats = b.features(SRC[:50], TGT[:50])
         for name, values in a_feats.items():
             np.testing.assert_allclose(values, b_feats[name], rtol=1e-5, atol=1e-5)
+
+
+def test_fitted_tables_keep_at_most_max_entries_the_most_probable_first(monkeypatch) -> None:
+    fold = np.array([fold_of(s, 3) for s in SRC])
+    kw = dict(iters=5, cov_floor=0.05, stem=4)
+    full = lexical_fit.fit_models(SRC, TGT, fold, 3, **kw)
+    monkeypatch.setattr(lexical_fit, "MAX_ENTRIES", 200)
+    capped = lexical_fit.fit_models(SRC, TGT, fold, 3, **kw)
+    for tag in ("s2t", "t2s"):
+        whole = [getattr(m, tag) for m in full]
+        cut = [getattr(m, tag) for m in capped]
+        assert len(whole[0].keys) > 400 and len(cut[0].keys) == 200
+        assert all(d.keys is cut[0].keys for d in cut)  # the folds still share one key table
+        best = np.max([np.nan_to_num(d.logp, nan=-np.inf) for d in whole], axis=0)
+        kept = np.isin(whole[0].keys, cut[0].keys)
+        assert best[kept].min() >= best[~kept].max()  # nothing dropped is likelier than anything kept
+        for a, b in zip(whole, cut, strict=True):
+            e, f = cut[0].keys // a.n_f, cut[0].keys % a.n_f
+            np.testing.assert_array_equal(a.lookup(e, f), b.lookup(e, f))  # kept entries unchanged
+            np.testing.assert_array_equal(a.typical, b.typical)
+            e, f = whole[0].keys[~kept] // a.n_f, whole[0].keys[~kept] % a.n_f
+            assert (b.lookup(e, f) == lexical_model.UNSEEN_LOGP).all()  # dropped entries read as unseen
