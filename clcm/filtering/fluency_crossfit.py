@@ -30,21 +30,6 @@ from clcm.filtering.lexical_model import DEFAULT_FOLDS, words
 from clcm.filtering.model_files import load_model, save_model
 from clcm.filtering.ngram import encode
 
-# Top-order n-grams kept per table (word bigrams, suffix 4-grams), the most frequent first (ties: lowest key), as a
-# count cutoff does: the folds' models then stay ~6 MB a table at any corpus size. Every lower order and the bigram
-# table are derived from the kept counts, so each LM is an exact Kneser-Ney model of them. On 29k Multi30K cs
-# targets this keeps every gram seen twice or more and ~30% (words) / ~18% (suffixes) of the singletons (106k and
-# 168k grams, 41 MB of models, uncapped).
-MAX_GRAMS = 50_000
-
-
-def most_frequent(keys: np.ndarray, held: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
-    """``keys`` (sorted) and the per-fold counts ``held`` (folds x keys) cut to the ``limit`` most frequent keys."""
-    if len(keys) <= limit:
-        return keys, held
-    kept = np.sort(np.argsort(-held.sum(axis=0), kind="stable")[:limit])
-    return keys[kept], held[:, kept]
-
 
 class CrossFitFluency:
     """K fluency models over one vocabulary; model k counted without the targets of fold k (fold of the text)."""
@@ -77,7 +62,6 @@ class CrossFitFluency:
             windows, seq = ngram_windows(seqs[v], order)
             keys, inverse = np.unique(encode(windows, len(vocabs[v])), return_inverse=True)
             held = np.bincount(fold[seq] * len(keys) + inverse, minlength=folds * len(keys)).reshape(folds, -1)
-            keys, held = most_frequent(keys, held, MAX_GRAMS)
             tables |= {f"{name}_keys": keys, f"{name}_total": held.sum(axis=0), f"{name}_held": held.astype(np.int32)}
         model = cls(vocabs, tables)
         model.fit_seconds = time.perf_counter() - start

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from toy_corpus import toy_pairs
 
-from clcm.filtering import fluency_crossfit
 from clcm.filtering.base import BuildContext
 from clcm.filtering.fluency_crossfit import CrossFitFluency
 from clcm.filtering.fluency_model import EOS, UNK, ngram_windows, suffixes
@@ -166,26 +165,6 @@ def test_many_word_endings_fit_by_keeping_the_frequent_ones():
     assert len(model.vocabs[1]) == 46_340 and "猫" in model.index[1]
     f = model.features(["狗在跑 猫", "狗在跑 狗"], [None, None])
     assert np.isfinite(f["suffix"]).all() and np.isfinite(f["gap"]).all()
-
-
-def test_fitted_count_tables_keep_at_most_max_grams_the_most_frequent_first(monkeypatch):
-    full = CrossFitFluency.fit(TARGETS, folds=2)
-    monkeypatch.setattr(fluency_crossfit, "MAX_GRAMS", 40)
-    capped = CrossFitFluency.fit(TARGETS, folds=2)
-    for name in ("word", "suffix"):
-        keys, total = full.tables[f"{name}_keys"], full.tables[f"{name}_total"]
-        cut = capped.tables[f"{name}_keys"]
-        assert len(keys) > 80 and len(cut) == 40
-        kept = np.isin(keys, cut)
-        assert total[kept].min() >= total[~kept].max()
-        np.testing.assert_array_equal(capped.tables[f"{name}_total"], total[kept])
-        np.testing.assert_array_equal(capped.tables[f"{name}_held"], full.tables[f"{name}_held"][:, kept])
-    lm = capped.models[0].suffix_lm  # still a distribution: KN over the kept counts
-    radix = len(capped.vocabs[1])
-    p = lm.prob(np.zeros((radix, 3), dtype=np.int64), np.arange(radix))  # after BOS BOS BOS
-    assert p[sorted(set(lm.levels[0][0].tolist()))].sum() + p[UNK] == pytest.approx(1.0, abs=1e-12)
-    f = capped.features(TARGETS[:20], [None] * 20)
-    assert all(np.isfinite(v).all() for v in f.values())
 
 
 def test_fold_bigram_tables_share_their_keys_and_equal_tables_of_their_own():
