@@ -2,7 +2,8 @@
 
 Each measurement is one CLI subprocess (the real command, run in-process by a small wrapper that samples its
 process tree every 50 ms): ``peak_rss_mb`` is the peak RSS of the process and its children together (the larger of
-the driver's own ``VmHWM`` and the sampled sum of the tree's RSS), ``driver_peak_rss_mb`` the driver's ``VmHWM``,
+the driver's own ``VmHWM`` and the sampled sum of the tree's RSS; a child forked but not yet exec'd, whose pages
+are the driver's, is not counted a second time), ``driver_peak_rss_mb`` the driver's ``VmHWM``,
 ``worker_peak_rss_mb`` the largest ``VmHWM`` of a Beam worker process (not ``ru_maxrss``, which carries the
 parent's peak over fork + exec). CPU seconds are user+sys of the process and its children (``RUSAGE_CHILDREN``
 deltas of the benchmark), beside wall time. Sizes alternate inside each round (translate small, large; score small,
@@ -57,11 +58,21 @@ def children(pid):
     return out + [g for c in out for g in children(c)] if out else []
 
 workers, tree = {}, [0]
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
 def sample():  # worker processes' own peaks (VmHWM after exec), and the sampled total RSS of the process tree
     me = os.getpid()
+    mine = cmdline(me)
     while True:
         total = status(me).get("VmRSS", 0)
         for c in children(me):
+            if cmdline(c) == mine:  # forked, not exec'd yet (e.g. `uname -p`): its pages are this process's
+                continue
             st = status(c)
             workers[c] = max(workers.get(c, 0), st.get("VmHWM", 0))
             total += st.get("VmRSS", 0)
