@@ -12,14 +12,13 @@ Usage: ``python benchmarks/rounds.py [--captions 6000] [--round-rows 2000] [--re
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from translate import build_model  # noqa: E402
-from workers import MODEL, caption_dir, translate_run  # noqa: E402
+from workers import MODEL, best_and_ratio, caption_dir, emit, translate_run  # noqa: E402
 
 
 def main() -> None:
@@ -40,14 +39,8 @@ def main() -> None:
             run = translate_run(ct2, captions, out, "--round-rows", str(rows))
             result["runs"].append({"round_rows": rows, **run})
     result["load_after"] = os.getloadavg()
-    best = {r: {k: min(x[k] for x in result["runs"] if x["round_rows"] == r) for k in ("wall_s", "cpu_s")}
-            for r in (0, args.round_rows)}  # fmt: skip
-    result["best"] = {str(k): v for k, v in best.items()}
-    result["rounds_vs_one"] = {k: round(best[args.round_rows][k] / best[0][k], 3) for k in ("wall_s", "cpu_s")}
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    result["best"], result["rounds_vs_one"] = best_and_ratio(result["runs"], "round_rows", 0, args.round_rows)
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,21 @@ def translate_run(ct2: Path, captions: Path, out: Path, *extra: str) -> dict[str
     return {"wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}
 
 
+def best_and_ratio(runs: list[dict], key: str, base: int, other: int) -> tuple[dict, dict]:
+    """Per value of ``key`` (``base``, ``other``), the best (smallest) wall and CPU seconds of its runs, and the
+    ratio ``other / base`` of those."""
+    best = {v: {k: min(r[k] for r in runs if r[key] == v) for k in ("wall_s", "cpu_s")} for v in (base, other)}
+    return best, {k: round(best[other][k] / best[base][k], 3) for k in ("wall_s", "cpu_s")}
+
+
+def emit(result: dict, out: Path | None) -> None:
+    """Print ``result`` as JSON and, given ``out``, write it there too."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if out:
+        out.write_text(text + "\n")
+
+
 def caption_dir(model_dir: Path, n: int) -> Path:
     """The first ``n`` Multi30K train captions as a caption shard under ``model_dir``."""
     texts = _lines("train.en.gz", n)
@@ -68,15 +83,8 @@ def main() -> None:
             out = args.model_dir / f"out-w{workers}-{rep}"
             result["runs"].append({"workers": workers} | translate_run(ct2, captions, out, "--workers", str(workers)))
     result["load_after"] = os.getloadavg()
-    best = {
-        w: {k: min(r[k] for r in result["runs"] if r["workers"] == w) for k in ("wall_s", "cpu_s")} for w in (1, 2)
-    }
-    result["best"] = best
-    result["workers_2_vs_1"] = {k: round(best[2][k] / best[1][k], 3) for k in ("wall_s", "cpu_s")}
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    result["best"], result["workers_2_vs_1"] = best_and_ratio(result["runs"], "workers", 1, 2)
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

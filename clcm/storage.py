@@ -228,15 +228,21 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     _write(path, lambda fh: fh.write(data))
 
 
-def put_file(local: str, path: str | os.PathLike) -> None:
-    """Copy local file ``local`` to ``path`` like :func:`write_bytes`, streamed in 1 MiB chunks (never whole in
-    memory)."""
+def put_file(local: str, path: str | os.PathLike, chunk: int = 1 << 20) -> tuple[str, int]:
+    """Copy local file ``local`` to ``path`` like :func:`write_bytes`, streamed in chunks (never whole in memory);
+    returns ``(sha256, size)`` of the bytes copied (as :func:`digest` would, without a second read)."""
+    h, size = hashlib.sha256(), 0
 
     def copy(fh: IO[bytes]) -> None:
+        nonlocal size
         with open(local, "rb") as src:
-            shutil.copyfileobj(src, fh, 1 << 20)
+            while block := src.read(chunk):
+                h.update(block)
+                size += len(block)
+                fh.write(block)
 
     _write(path, copy)
+    return h.hexdigest(), size
 
 
 def _write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> None:

@@ -56,11 +56,11 @@ def _refs(path: str, run: int) -> Iterator[tuple[str, int, int, int, pa.RecordBa
 
 def _gather(refs: list[tuple[str, int, int, int, pa.RecordBatch]], schema: pa.Schema) -> pa.Table:
     """The rows ``refs`` name, in order, as one table of ``schema``: one ``take`` from the batches they lie in."""
-    offsets: dict[tuple[int, int], int] = {}
-    batches = []
+    offsets: dict[tuple[int, int], int] = {}  # (run, batch index) -> its first row in the gathered batches
+    batches, total = [], 0
     for _, run, b, _, batch in refs:
         if (run, b) not in offsets:
-            offsets[(run, b)] = sum(x.num_rows for x in batches)
+            offsets[(run, b)], total = total, total + batch.num_rows
             batches.append(batch)
     indices = pa.array([offsets[(run, b)] + row for _, run, b, row, _ in refs], pa.int64())
     table = pa.Table.from_batches(batches).drop_columns([KEY]).take(indices).combine_chunks()
@@ -84,7 +84,6 @@ def merge_shard(runs: Sequence[str], path: str, schema: pa.Schema, scratch: str)
 
     local = os.path.join(scratch, "merged.parquet")
     write_row_groups(groups(), local, schema)
-    storage.put_file(local, path)
-    sha256, size = storage.digest(local)
+    sha256, size = storage.put_file(local, path)
     os.unlink(local)
     return {"name": storage.basename(path), "rows": rows[0], "sha256": sha256, "bytes": size}

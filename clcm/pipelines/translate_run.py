@@ -135,11 +135,10 @@ def _rejected(out_dir: str) -> Counter[str]:
 
 
 def _run_pipeline(
-    beam_runner: Any, options: Any, config: TranslateConfig, plans: list[LangPlan], files: list[str], num_shards: int,
-    *, partitioned: bool = False,
-) -> Any:  # fmt: skip
+    beam_runner: Any, options: Any, config: TranslateConfig, plans: list[LangPlan], files: list[str], num_shards: int
+) -> Any:
     pipeline = beam.Pipeline(runner=beam_runner, options=options)
-    build_pipeline(pipeline, config, plans, files, num_shards, partitioned=partitioned)
+    build_pipeline(pipeline, config, plans, files, num_shards)
     result = pipeline.run()
     result.wait_until_finish()
     return result
