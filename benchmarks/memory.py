@@ -106,11 +106,14 @@ convert_model(str(hf), Path(work) / "model-ct2")
 
 
 def real_pairs(translated: Path, out: Path) -> None:
-    """The pairs of ``translated`` with the Multi30K Czech reference as target and the English as back-translation."""
+    """The pairs of ``translated`` with the Multi30K Czech reference as target and the English as back-translation,
+    written as clcm's shard writer wrote them (the same row groups, zstd)."""
     import gzip
 
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from clcm.schemas.io import write_row_groups
 
     def lines(name: str) -> list[str]:
         with gzip.open(MULTI30K / name, "rt", encoding="utf-8") as fh:
@@ -120,11 +123,15 @@ def real_pairs(translated: Path, out: Path) -> None:
     (out / "pairs").mkdir(parents=True, exist_ok=True)
     for shard in sorted((translated / "pairs").glob("*.parquet")):
         t = pq.read_table(shard)
+        meta = pq.ParquetFile(shard).metadata
+        sizes = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
         # caption img{i}#en#0 was made from train line i (modulo the file)
         idx = [int(c[3:].split("#")[0]) % len(en) for c in t.column("caption_id").to_pylist()]
         for name, values in (("tgt_text", [cs[i] for i in idx]), ("bt_text", [en[i] for i in idx])):
             t = t.set_column(t.schema.get_field_index(name), t.schema.field(name), pa.array(values))
-        pq.write_table(t, out / "pairs" / shard.name)
+        starts = [sum(sizes[:g]) for g in range(len(sizes))]
+        write_row_groups((t.slice(a, n) for a, n in zip(starts, sizes, strict=True)), str(out / "pairs" / shard.name),
+                         t.schema)  # fmt: skip
 
 
 def run_cli(args: list[str], env: dict[str, str]) -> dict:

@@ -1,7 +1,9 @@
 """Cross-fitting of the fluency LMs: K models over one vocabulary, model k counted without the targets of fold k.
 
 An LM that saw a sentence finds it fluent, whatever its quality, so a pair is scored by the model that never saw its
-target text. All K share one key set: a fold's counts are the total minus that fold's own. Synthetic corruptions are
+target text. All K share one key set: a fold's counts are the total minus that fold's own, kept as one int32
+matrix (folds x keys) that the folds' LMs and bigram tables read in place (``tables``: what the model file holds,
+nothing else). Synthetic corruptions are
 scored by the fold of the target they were made from (batch column ``orig_tgt_text``), so they are scored like corpus
 pairs and not by a model that saw their clean original.
 """
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clcm.errors import ModelError
 from clcm.filtering import id_seqs
 from clcm.filtering.fluency_model import (
     RESERVED,
@@ -35,12 +38,13 @@ class CrossFitFluency:
     """K fluency models over one vocabulary; model k counted without the targets of fold k (fold of the text)."""
 
     def __init__(self, vocabs: tuple[list[str], list[str]], tables: dict[str, np.ndarray]) -> None:
-        """``vocabs``: (words, suffixes) with RESERVED first; ``tables``: ``{word,suffix}_{keys,total,held}``."""
+        """``vocabs``: (words, suffixes) with RESERVED first; ``tables``: ``{word,suffix}_keys`` (sorted n-gram keys)
+        and ``{word,suffix}_counts`` (folds x keys, int32: model k's counts, without the targets of fold k)."""
         self.vocabs, self.tables = vocabs, tables
         self.index = [{w: i for i, w in enumerate(v)} for v in vocabs]
         self.models = FluencyModel.folds(
-            tables["word_keys"], tables["word_total"] - tables["word_held"], len(vocabs[0]),
-            tables["suffix_keys"], tables["suffix_total"] - tables["suffix_held"], len(vocabs[1]),
+            tables["word_keys"], tables["word_counts"], len(vocabs[0]),
+            tables["suffix_keys"], tables["suffix_counts"], len(vocabs[1]),
         )  # fmt: skip
         self.fit_seconds = 0.0
 
@@ -62,7 +66,7 @@ class CrossFitFluency:
             windows, seq = ngram_windows(seqs[v], order)
             keys, inverse = np.unique(encode(windows, len(vocabs[v])), return_inverse=True)
             held = np.bincount(fold[seq] * len(keys) + inverse, minlength=folds * len(keys)).reshape(folds, -1)
-            tables |= {f"{name}_keys": keys, f"{name}_total": held.sum(axis=0), f"{name}_held": held.astype(np.int32)}
+            tables |= {f"{name}_keys": keys, f"{name}_counts": (held.sum(axis=0) - held).astype(np.int32)}
         model = cls(vocabs, tables)
         model.fit_seconds = time.perf_counter() - start
         return model
@@ -109,4 +113,10 @@ class CrossFitFluency:
     @classmethod
     def load(cls, path: str | Path) -> CrossFitFluency:
         tables, strings = load_model(path)
+        for name in ("word", "suffix"):  # older files: the total and each fold's own counts
+            if f"{name}_held" in tables and f"{name}_total" in tables:
+                tables[f"{name}_counts"] = (tables.pop(f"{name}_total") - tables.pop(f"{name}_held")).astype(np.int32)
+        missing = sorted({"word_keys", "word_counts", "suffix_keys", "suffix_counts"} - set(tables))
+        if missing or {"word_vocab", "suffix_vocab"} - set(strings):
+            raise ModelError(f"{path}: not a fluency model file (no {', '.join(missing) or 'vocabularies'})")
         return cls((strings["word_vocab"], strings["suffix_vocab"]), tables)

@@ -46,8 +46,10 @@ def _levels(keys: np.ndarray, counts: np.ndarray, order: int, radix: int) -> lis
 
 
 def _whole(values: np.ndarray) -> np.ndarray:
-    """Whole-number counts as int32 (float64 where one does not fit)."""
-    return values.astype(np.int32) if not len(values) or values.max() < 2**31 else values.astype(np.float64)
+    """Whole-number counts as int32 (float64 where one does not fit); int32 counts are kept, not copied."""
+    if not len(values) or values.max() < 2**31:
+        return values.astype(np.int32, copy=False)
+    return values.astype(np.float64)
 
 
 def lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -100,31 +102,50 @@ class KneserNeyLM:
 class BigramTable:
     """Maximum-likelihood bigram probabilities p(b|a), indexed both by (a, b) and by (b, a).
 
-    Tables of cross-fitted folds (see :meth:`several`) share their key arrays and the (b, a) order: a bigram this
-    fold did not count has p = 0 (which reads as absent and adds nothing to :meth:`between`).
+    A probability is computed when looked up, from the int32 counts and a per-word total, so a table holds no float
+    array per bigram. Tables of cross-fitted folds (see :meth:`several`) share their key arrays and the (b, a) order,
+    and take their counts as given (a view of the folds' count matrix, not a copy): a bigram this fold did not count
+    has p = 0 (which reads as absent and adds nothing to :meth:`between`).
     """
 
     def __init__(self, keys: np.ndarray, counts: np.ndarray, radix: int, shared: BigramTable | None = None) -> None:
         self.radix = radix
         if shared is None:
             keep = counts > 0
-            keys, counts = keys[keep], counts[keep]
+            if not keep.all():
+                keys, counts = keys[keep], counts[keep]
             second = keys % radix
             by_second = np.argsort(second * radix + keys // radix, kind="stable")
             self.keys, self.keys_t = keys, (second * radix + keys // radix)[by_second]  # (a, b) and (b, a) order
             self.by_second = by_second.astype(np.int32 if len(keys) < 2**31 else np.int64)
         else:
             self.keys, self.keys_t, self.by_second = shared.keys, shared.keys_t, shared.by_second
-        first = self.keys // radix
-        totals = np.bincount(first, weights=counts, minlength=radix)
-        self.p = counts / np.maximum(totals[first], 1)  # p(b|a) in (a, b) order
+        self.counts = counts
+        self.totals = np.maximum(np.bincount(self.keys // radix, weights=counts, minlength=radix), 1)  # per a
 
     @classmethod
     def several(cls, keys: np.ndarray, counts: np.ndarray, radix: int) -> list[BigramTable]:
         """One table per row of ``counts`` (cross-fitted folds) over the same ``keys``, sharing their key arrays."""
         keep = (counts > 0).any(axis=0)
-        first = cls(keys[keep], counts.sum(axis=0)[keep], radix)
-        return [cls(first.keys, c[keep], radix, shared=first) for c in counts]
+        if not keep.all():
+            keys, counts = keys[keep], counts[:, keep]
+        first = cls(keys, counts.sum(axis=0), radix)
+        return [cls(first.keys, c, radix, shared=first) for c in counts]
+
+    def _p_at(self, pos: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """p(b|a) of the bigrams at table positions ``pos`` whose first words are ``a``."""
+        return self.counts[pos] / self.totals[a]
+
+    def _p_of(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """p(b|a) per query (0 where the bigram is absent)."""
+        out = np.zeros(len(a))
+        if not len(self.keys) or not len(a):
+            return out
+        query = a * self.radix + b
+        pos = np.minimum(np.searchsorted(self.keys, query), len(self.keys) - 1)
+        found = self.keys[pos] == query
+        out[found] = self._p_at(pos[found], a[found])
+        return out
 
     def between(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """sum_x p(x|a) p(b|x) per query: how likely exactly one word stands between a and b.
@@ -148,11 +169,11 @@ class BigramTable:
         via_out = out_deg <= in_deg
         q, e = _expand(np.flatnonzero(via_out), out_start[via_out], out_deg[via_out])
         x = self.keys[e] % r  # successors x of a: p(x|a) * p(b|x)
-        total += np.bincount(q, weights=self.p[e] * lookup(self.keys, self.p, x * r + b[q]), minlength=len(a))
+        total += np.bincount(q, weights=self._p_at(e, a[q]) * self._p_of(x, b[q]), minlength=len(a))
         q, e = _expand(np.flatnonzero(~via_out), in_start[~via_out], in_deg[~via_out])
         x = self.keys_t[e] % r  # predecessors x of b: p(b|x) * p(x|a)
-        p_bx = self.p[self.by_second[e]]
-        total += np.bincount(q, weights=p_bx * lookup(self.keys, self.p, a[q] * r + x), minlength=len(a))
+        p_bx = self._p_at(self.by_second[e], x)
+        total += np.bincount(q, weights=p_bx * self._p_of(a[q], x), minlength=len(a))
         return total
 
 

@@ -22,6 +22,7 @@ models the workers load live in ``OUT/models/``.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import os
@@ -44,6 +45,7 @@ from clcm.filtering.combiner import Combiner
 from clcm.filtering.registry import DEFAULT_SCORERS, EMBEDDING_SCORERS, SCORERS
 from clcm.filtering.scoring import ScorerSpec, build_scorers, check_scorers, plan_scorers, score_batch, train_combiner
 from clcm.filtering.synthetic_noise import Pair
+from clcm.memory import release_free_memory
 from clcm.pipelines.options import default_runner, make_pipeline_options, runner_name
 from clcm.pipelines.rounds import (
     end_round,
@@ -312,6 +314,9 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
         info["file"] = layout.model_record_name(info["file"]) if "file" in info else None
     extra: dict[str, Any] = {"skipped_scorers": skipped, "scorer_models": context.fitted}
     extra["combiner"] = {"file": layout.model_record_name(COMBINER_FILE), "kind": combiner.kind, **combiner.info}
+    del scorers, combiner, combiner_sample, context  # the workers load the saved models: the driver keeps none
+    gc.collect()
+    release_free_memory()
 
     spec = ScorerSpec(tuple(names), model_dir=model_dir, options=options, device=config.device)
     schema = scored_pair_schema(names)

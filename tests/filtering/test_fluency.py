@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 from toy_corpus import toy_pairs
 
+from clcm.errors import ModelError
 from clcm.filtering.base import BuildContext
 from clcm.filtering.fluency_crossfit import CrossFitFluency
 from clcm.filtering.fluency_model import EOS, UNK, ngram_windows, suffixes
 from clcm.filtering.lexical import LexicalModel, fold_of, words
+from clcm.filtering.model_files import save_model
 from clcm.filtering.ngram import DISCOUNT, BigramTable, KneserNeyLM, encode
 from clcm.filtering.scoring import build_scorers
 
@@ -110,7 +112,10 @@ def test_each_target_is_scored_by_the_model_that_never_saw_it(model):
     k = fold_of(text, 2)
     first_bigram = encode(np.array([[0, model.index[0][words(text)[0]]]]), len(model.vocabs[0]))
     pos = np.searchsorted(model.tables["word_keys"], first_bigram)
-    assert model.tables["word_held"][k][pos] >= 1  # fold k's model is counted without this sentence's bigrams
+    starts = [fold_of(t, 2) == k for t in TARGETS if words(t)[:1] == words(text)[:1]]  # texts with that bigram
+    counts = model.tables["word_counts"][:, pos].ravel()
+    assert counts[k] == starts.count(False)  # fold k's model is counted without this sentence's (fold's) bigrams
+    assert counts[1 - k] == starts.count(True) >= 1
     own = model.models[k].analyse(*_encoded(model, [text]))[0]
     assert model.features([text], [None])["gap"][0] == pytest.approx(own["gap"][0])
     # a corruption is scored by the fold of the target it was made from (orig_tgt_text), not by its own text
@@ -135,6 +140,35 @@ def test_fluency_save_load_roundtrip_and_empty_text(model, tmp_path):
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
         assert np.isnan(a[k][1]) and np.isnan(a[k][2]) and not np.isnan(a[k][3])  # no words: NaN, not a crash
+
+
+def test_fluency_model_files_of_the_total_and_held_layout_load_and_bad_ones_are_refused(model, tmp_path):
+    counts = {n: model.tables[f"{n}_counts"] for n in ("word", "suffix")}
+    folds = len(model.models)
+    old = {}
+    for n, c in counts.items():  # the earlier layout: the corpus total and each fold's own (held-out) counts
+        total = c.sum(axis=0) // (folds - 1)
+        old |= {f"{n}_keys": model.tables[f"{n}_keys"], f"{n}_total": total, f"{n}_held": total - c}
+    vocabs = {"word_vocab": model.vocabs[0], "suffix_vocab": model.vocabs[1]}
+    save_model(tmp_path / "old.npz", old, vocabs)
+    loaded = CrossFitFluency.load(tmp_path / "old.npz")
+    for n, c in counts.items():
+        np.testing.assert_array_equal(loaded.tables[f"{n}_counts"], c)
+    texts = ["Červený pes běží v parku.", "Pes v parku."]
+    assert loaded.features(texts, [None, None])["gap"].tolist() == model.features(texts, [None, None])["gap"].tolist()
+    save_model(tmp_path / "bad.npz", {"word_keys": old["word_keys"]}, vocabs)
+    with pytest.raises(ModelError, match="not a fluency model file"):
+        CrossFitFluency.load(tmp_path / "bad.npz")
+
+
+def test_fold_models_read_the_count_matrix_in_place(model):
+    """The folds' top-level LM counts and bigram tables are views of ``tables``, not copies (memory)."""
+    word, suffix = model.tables["word_counts"], model.tables["suffix_counts"]
+    for k, m in enumerate(model.models):
+        assert np.shares_memory(m.bigram_lm.levels[-1][1], word[k]) and np.shares_memory(m.bigrams.counts, word[k])
+        assert np.shares_memory(m.suffix_lm.levels[-1][1], suffix[k])
+    assert not any(isinstance(v, np.ndarray) and v.dtype.kind == "f" for v in vars(model.models[0].bigrams).values()
+                   if v is not model.models[0].bigrams.totals)  # fmt: skip
 
 
 def test_lexical_fluency_needs_both_signals_on_the_same_word(model):
@@ -169,7 +203,7 @@ def test_many_word_endings_fit_by_keeping_the_frequent_ones():
 
 def test_fold_bigram_tables_share_their_keys_and_equal_tables_of_their_own():
     model = CrossFitFluency.fit(MULTI30K_LIKE, folds=3)  # varied: each fold lacks some bigrams
-    keys, counts = model.tables["word_keys"], model.tables["word_total"] - model.tables["word_held"]
+    keys, counts = model.tables["word_keys"], model.tables["word_counts"]
     tables = BigramTable.several(keys, counts, len(model.vocabs[0]))
     assert tables[0].keys is tables[1].keys and tables[0].by_second is tables[1].by_second
     radix = len(model.vocabs[0])
