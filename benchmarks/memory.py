@@ -11,9 +11,11 @@ large) so both see the same machine load; the load average is recorded before an
 
 Translation uses a tiny random Marian converted once to CTranslate2 (so the numbers are the pipeline's data
 handling, not model size); every translate run has a fresh cache (all texts translated). Score runs on that
-translate output with its defaults (``score``), and on the same pairs with the Multi30K Czech references as
-targets (``score_real``: the random model's targets have a tiny vocabulary, real ones make the corpus-fitted
-IBM-1 and fluency models grow with the corpus).
+translate output with its defaults (``score``), and on the same pairs with the Multi30K Czech (``score_real``) and
+German (``score_real_de``) references as targets: the random model's targets have a tiny vocabulary, real ones make
+the corpus-fitted IBM-1 and fluency models grow with the corpus. The real-target pairs keep the row groups of the
+translate shards they replace (clcm writes 4,096-row groups; reading any row of a group decodes its dictionary
+pages whole, so one 29k-row group would cost each scoring round ~20 MB more).
 A second part measures translate's memory per worker: ``--workers 1`` vs
 ``--workers 2`` (threads of one process, the default) vs ``--workers 2`` as processes
 (``--direct_running_mode multi_processing``: each worker a process whose peak is reported).
@@ -105,8 +107,8 @@ convert_model(str(hf), Path(work) / "model-ct2")
 """
 
 
-def real_pairs(translated: Path, out: Path) -> None:
-    """The pairs of ``translated`` with the Multi30K Czech reference as target and the English as back-translation,
+def real_pairs(translated: Path, out: Path, lang: str) -> None:
+    """The pairs of ``translated`` with the Multi30K ``lang`` reference as target and the English as back-translation,
     written as clcm's shard writer wrote them (the same row groups, zstd)."""
     import gzip
 
@@ -119,7 +121,7 @@ def real_pairs(translated: Path, out: Path) -> None:
         with gzip.open(MULTI30K / name, "rt", encoding="utf-8") as fh:
             return fh.read().splitlines()
 
-    en, cs = lines("train.en.gz"), lines("train.cs.gz")
+    en, ref = lines("train.en.gz"), lines(f"train.{lang}.gz")
     (out / "pairs").mkdir(parents=True, exist_ok=True)
     for shard in sorted((translated / "pairs").glob("*.parquet")):
         t = pq.read_table(shard)
@@ -127,7 +129,7 @@ def real_pairs(translated: Path, out: Path) -> None:
         sizes = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
         # caption img{i}#en#0 was made from train line i (modulo the file)
         idx = [int(c[3:].split("#")[0]) % len(en) for c in t.column("caption_id").to_pylist()]
-        for name, values in (("tgt_text", [cs[i] for i in idx]), ("bt_text", [en[i] for i in idx])):
+        for name, values in (("tgt_text", [ref[i] for i in idx]), ("bt_text", [en[i] for i in idx])):
             t = t.set_column(t.schema.get_field_index(name), t.schema.field(name), pa.array(values))
         starts = [sum(sizes[:g]) for g in range(len(sizes))]
         write_row_groups((t.slice(a, n) for a, n in zip(starts, sizes, strict=True)), str(out / "pairs" / shard.name),
@@ -209,17 +211,18 @@ def main() -> None:
             ]
             return meter([*base, *extra])
 
-        commands = ("translate", "score", "score_real")
+        commands = ("translate", "score", "score_real", "score_real_de")
         runs: dict[str, dict[int, list[dict]]] = {c: {n: [] for n in sizes} for c in commands}
         for i in range(args.repeats):
             for n in sizes:
                 runs["translate"][n].append(translate(n, f"t{n}_{i}"))
             for n in sizes:
                 runs["score"][n].append(meter(["score", "-i", str(work / f"t{n}_{i}"), "-o", str(work / f"s{n}_{i}")]))
-            for n in sizes:  # real targets: the corpus-fitted models grow with a real vocabulary
-                real_pairs(work / f"t{n}_{i}", work / f"r{n}_{i}")
-                real = ["score", "-i", str(work / f"r{n}_{i}"), "-o", str(work / f"sr{n}_{i}")]
-                runs["score_real"][n].append(meter(real))
+            for command, lang in (("score_real", "cs"), ("score_real_de", "de")):
+                for n in sizes:  # real targets: the corpus-fitted models grow with a real vocabulary
+                    real_pairs(work / f"t{n}_{i}", work / f"r{lang}{n}_{i}", lang)
+                    real = ["score", "-i", str(work / f"r{lang}{n}_{i}"), "-o", str(work / f"s{lang}{n}_{i}")]
+                    runs[command][n].append(meter(real))
         workers: dict[str, list[dict]] = {"workers_1": [], "workers_2_threads": [], "workers_2_processes": []}
         if args.workers:
             for i in range(args.repeats):

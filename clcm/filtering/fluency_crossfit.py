@@ -1,11 +1,10 @@
 """Cross-fitting of the fluency LMs: K models over one vocabulary, model k counted without the targets of fold k.
 
 An LM that saw a sentence finds it fluent, whatever its quality, so a pair is scored by the model that never saw its
-target text. All K share one key set: a fold's counts are the total minus that fold's own, kept as one int32
+target text. All K share one key set: a fold's counts are the total minus that fold's own, kept as one integer
 matrix (folds x keys) that the folds' LMs and bigram tables read in place (``tables``: what the model file holds,
-nothing else). Synthetic corruptions are
-scored by the fold of the target they were made from (batch column ``orig_tgt_text``), so they are scored like corpus
-pairs and not by a model that saw their clean original.
+nothing else). Synthetic corruptions are scored by the fold of the target they were made from (batch column
+``orig_tgt_text``), so they are scored like corpus pairs and not by a model that saw their clean original.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from clcm.filtering.fluency_model import (
 from clcm.filtering.lexical_crossfit import fold_of
 from clcm.filtering.lexical_model import DEFAULT_FOLDS, words
 from clcm.filtering.model_files import load_model, save_model
-from clcm.filtering.ngram import encode
+from clcm.filtering.ngram import count_dtype, encode
 
 
 class CrossFitFluency:
@@ -39,7 +38,7 @@ class CrossFitFluency:
 
     def __init__(self, vocabs: tuple[list[str], list[str]], tables: dict[str, np.ndarray]) -> None:
         """``vocabs``: (words, suffixes) with RESERVED first; ``tables``: ``{word,suffix}_keys`` (sorted n-gram keys)
-        and ``{word,suffix}_counts`` (folds x keys, int32: model k's counts, without the targets of fold k)."""
+        and ``{word,suffix}_counts`` (folds x keys, integers: model k's counts, without the targets of fold k)."""
         self.vocabs, self.tables = vocabs, tables
         self.index = [{w: i for i, w in enumerate(v)} for v in vocabs]
         self.models = FluencyModel.folds(
@@ -66,7 +65,8 @@ class CrossFitFluency:
             windows, seq = ngram_windows(seqs[v], order)
             keys, inverse = np.unique(encode(windows, len(vocabs[v])), return_inverse=True)
             held = np.bincount(fold[seq] * len(keys) + inverse, minlength=folds * len(keys)).reshape(folds, -1)
-            tables |= {f"{name}_keys": keys, f"{name}_counts": (held.sum(axis=0) - held).astype(np.int32)}
+            counts = held.sum(axis=0) - held
+            tables |= {f"{name}_keys": keys, f"{name}_counts": counts.astype(count_dtype(counts.ravel()))}
         model = cls(vocabs, tables)
         model.fit_seconds = time.perf_counter() - start
         return model
@@ -115,7 +115,8 @@ class CrossFitFluency:
         tables, strings = load_model(path)
         for name in ("word", "suffix"):  # older files: the total and each fold's own counts
             if f"{name}_held" in tables and f"{name}_total" in tables:
-                tables[f"{name}_counts"] = (tables.pop(f"{name}_total") - tables.pop(f"{name}_held")).astype(np.int32)
+                counts = tables.pop(f"{name}_total") - tables.pop(f"{name}_held")
+                tables[f"{name}_counts"] = counts.astype(count_dtype(counts.ravel()))
         missing = sorted({"word_keys", "word_counts", "suffix_keys", "suffix_counts"} - set(tables))
         if missing or {"word_vocab", "suffix_vocab"} - set(strings):
             raise ModelError(f"{path}: not a fluency model file (no {', '.join(missing) or 'vocabularies'})")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 DISCOUNT = 0.75  # the usual Kneser-Ney absolute discount
-CHUNK = 50_000  # queries per chunk in ``between`` (bounds the expanded neighbour arrays)
+CHUNK = 32_768  # neighbour-list entries walked per chunk in ``between`` (bounds its temporary arrays)
 
 
 def encode(ids: np.ndarray, radix: int) -> np.ndarray:
@@ -27,7 +27,7 @@ Level = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # gra
 def _levels(keys: np.ndarray, counts: np.ndarray, order: int, radix: int) -> list[list[Level]]:
     """Per row of ``counts`` (models over the same ``keys``), its levels, length 1 first: the gram keys and the
     context keys are shared; counts, context totals and context types (grams of count > 0) are the row's own, as
-    int32 (whole numbers, so float64 arithmetic on them is exact, as on float64 copies)."""
+    narrow integers (whole numbers, so float64 arithmetic on them is exact, as on float64 copies)."""
     if float(radix) ** order >= 2.0**62:
         raise ValueError(f"{order}-grams over {radix} ids do not fit int64 keys")
     keep = (counts > 0).any(axis=0)
@@ -46,10 +46,17 @@ def _levels(keys: np.ndarray, counts: np.ndarray, order: int, radix: int) -> lis
 
 
 def _whole(values: np.ndarray) -> np.ndarray:
-    """Whole-number counts as int32 (float64 where one does not fit); int32 counts are kept, not copied."""
-    if not len(values) or values.max() < 2**31:
-        return values.astype(np.int32, copy=False)
-    return values.astype(np.float64)
+    """Whole-number counts in the narrowest of uint16 / int32 / float64 that holds them (exact: arithmetic on them
+    is float64). Integer counts of at most 4 bytes are kept, not copied (views of a fold count matrix stay views)."""
+    if values.dtype.kind in "ui" and values.dtype.itemsize <= 4:
+        return values
+    return values.astype(count_dtype(values))
+
+
+def count_dtype(values: np.ndarray) -> np.dtype:
+    """The dtype :func:`_whole` stores these whole-number counts in."""
+    top = values.max() if len(values) else 0
+    return np.dtype(np.uint16 if top < 2**16 else np.int32 if top < 2**31 else np.float64)
 
 
 def lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -102,7 +109,7 @@ class KneserNeyLM:
 class BigramTable:
     """Maximum-likelihood bigram probabilities p(b|a), indexed both by (a, b) and by (b, a).
 
-    A probability is computed when looked up, from the int32 counts and a per-word total, so a table holds no float
+    A probability is computed when looked up, from the integer counts and a per-word total, so a table holds no float
     array per bigram. Tables of cross-fitted folds (see :meth:`several`) share their key arrays and the (b, a) order,
     and take their counts as given (a view of the folds' count matrix, not a copy): a bigram this fold did not count
     has p = 0 (which reads as absent and adds nothing to :meth:`between`).
@@ -153,20 +160,29 @@ class BigramTable:
         Walks the shorter of a's successor list and b's predecessor list for each distinct query (captions repeat
         the same word pairs, and the frequent ones, with the longest lists, most).
         """
-        pairs, inverse = np.unique(a * self.radix + b, return_inverse=True)
-        a, b = pairs // self.radix, pairs % self.radix
-        out = np.zeros(len(pairs))
-        for lo in range(0, len(pairs), CHUNK):
-            out[lo : lo + CHUNK] = self._between(a[lo : lo + CHUNK], b[lo : lo + CHUNK])
-        return out[inverse.reshape(-1)]
-
-    def _between(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         r = self.radix
+        pairs, inverse = np.unique(a * r + b, return_inverse=True)
+        a, b = pairs // r, pairs % r
         out_start, out_end = np.searchsorted(self.keys, a * r), np.searchsorted(self.keys, (a + 1) * r)
         in_start, in_end = np.searchsorted(self.keys_t, b * r), np.searchsorted(self.keys_t, (b + 1) * r)
         out_deg, in_deg = out_end - out_start, in_end - in_start
-        total = np.zeros(len(a))
         via_out = out_deg <= in_deg
+        # chunks of queries whose walks together expand to about CHUNK entries (a frequent word's list is long)
+        walked = np.cumsum(np.minimum(out_deg, in_deg))
+        cuts = np.unique(np.searchsorted(walked, np.arange(CHUNK, walked[-1] if len(walked) else 0, CHUNK)))
+        out = np.zeros(len(pairs))
+        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(pairs)], strict=True):
+            part = slice(lo, hi)
+            out[part] = self._between(a[part], b[part], via_out[part], out_start[part], out_deg[part],
+                                      in_start[part], in_deg[part])  # fmt: skip
+        return out[inverse.reshape(-1)]
+
+    def _between(
+        self, a: np.ndarray, b: np.ndarray, via_out: np.ndarray, out_start: np.ndarray, out_deg: np.ndarray,
+        in_start: np.ndarray, in_deg: np.ndarray,
+    ) -> np.ndarray:  # fmt: skip
+        r = self.radix
+        total = np.zeros(len(a))
         q, e = _expand(np.flatnonzero(via_out), out_start[via_out], out_deg[via_out])
         x = self.keys[e] % r  # successors x of a: p(x|a) * p(b|x)
         total += np.bincount(q, weights=self._p_at(e, a[q]) * self._p_of(x, b[q]), minlength=len(a))

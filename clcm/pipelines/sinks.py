@@ -28,10 +28,9 @@ import pyarrow as pa
 from clcm import storage
 from clcm.pipelines.runs import write_run
 from clcm.schemas import SchemaError, layout, validate_table
-from clcm.schemas.io import parquet_bytes, shard_record
+from clcm.schemas.io import ROW_GROUP_ROWS, parquet_bytes, shard_record
 from clcm.storage import write_bytes
 
-ROW_GROUP_ROWS = 4096  # rows decoded and converted at a time by the writer (one Parquet row group each)
 _ROW_CODER = beam.coders.FastPrimitivesCoder()  # deterministic and exact for str/int/float/bool/None tuples
 
 

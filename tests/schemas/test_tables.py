@@ -25,6 +25,7 @@ from clcm.schemas import (
     write_rows,
     write_sharded,
 )
+from clcm.schemas.io import ROW_GROUP_ROWS
 
 CAPTIONS = [
     {
@@ -209,3 +210,14 @@ def test_manifest_round_trip_and_accounting(tmp_path):
         write_manifest(tmp_path, Manifest(command="import", counts={"read": 10, "kept": 7, "rejected": {"x": 1}}))
     with pytest.raises(AccountingError, match="scored"):
         check_counts({"scored": 5, "kept": 4, "dropped": {}})
+
+
+def test_written_files_have_bounded_row_groups(tmp_path):
+    """A reader decodes a row group's dictionary pages whole, so no file clcm writes has one huge row group."""
+    rows = [_pair(i) for i in range(2 * ROW_GROUP_ROWS + 5)]
+    write_rows(rows, tmp_path / "p.parquet", PAIR_SCHEMA)
+    meta = pq.ParquetFile(tmp_path / "p.parquet").metadata
+    assert [meta.row_group(g).num_rows for g in range(meta.num_row_groups)] == [ROW_GROUP_ROWS] * 2 + [5]
+    assert read_table(tmp_path / "p.parquet", PAIR_SCHEMA).column("pair_id").to_pylist() == [
+        r["pair_id"] for r in rows
+    ]
