@@ -69,8 +69,9 @@ def _pipeline(data: str, root: str, models: Path) -> dict:
     _data("import", "-f", "jsonl", storage.join(data, "captions.jsonl"), "-o", d["import"], "--dataset", "toy")
     _data("translate", "-i", d["import"], "-o", d["translate"], "-l", "de", "--model", str(models / "marian"),
           "--backend", "ct2", "--compute-type", "float32", "--max-length", "12",
-          "--cache-dir", storage.join(root, "cache"), "--no-progress")  # fmt: skip
-    _data("score", "-i", d["translate"], "-o", d["score"], "--combiner-pairs", "40", "--batch-size", "16")
+          "--cache-dir", storage.join(root, "cache"), "--no-progress", "--round-rows", "16")  # fmt: skip
+    _data("score", "-i", d["translate"], "-o", d["score"], "--combiner-pairs", "40", "--batch-size", "16",
+          "--round-rows", "16")  # fmt: skip
     _data("filter", "-i", d["score"], "-o", d["filter"], "--keep-fraction", "0.8", "--no-default-rules",
           "--no-threshold")  # fmt: skip
     _data("export", "-f", "jsonl", d["filter"], "-o", d["export"])
@@ -113,6 +114,11 @@ def test_every_stage_on_s3_equals_a_local_run(s3, inputs: Path, tmp_path: Path) 
         assert m_re.counts == m_lo.counts and [s["sha256"] for s in m_re.shards] == [s["sha256"] for s in m_lo.shards]
     assert read_manifest(remote["import"]).inputs[0]["path"] == f"{bucket}/data/captions.jsonl"
     assert read_manifest(remote["translate"]).counts["kept"] == 2 * N_IMAGES
+    rounds = (
+        read_manifest(remote["translate"]).extra["summary"]["rounds"],
+        read_manifest(remote["score"]).extra["rounds"],
+    )
+    assert rounds == (3, 3)  # both in rounds (40 rows, 16 a round), their runs merged into the bucket
     assert any(k.startswith("models/ct2/") for k in _outputs(remote["translate"]))  # workers fetch it from S3
     assert {"models/combiner.json", "scored/scored-00000-of-00001.parquet"} <= set(_outputs(remote["score"]))
     kept = read_manifest(remote["filter"]).counts["kept"]

@@ -58,7 +58,14 @@ from clcm.pipelines.rounds import (
 )
 from clcm.pipelines.sinks import WriteShards, pair_key, shard_records
 from clcm.schemas import AccountingError, Manifest, input_record, layout, write_manifest
-from clcm.schemas.io import SchemaError, check_schema_version, check_writable_dir, parquet_file, shard_count
+from clcm.schemas.io import (
+    ROW_GROUP_ROWS,
+    SchemaError,
+    check_schema_version,
+    check_writable_dir,
+    parquet_file,
+    shard_count,
+)
 from clcm.schemas.tables import PAIR_SCHEMA, score_column, scored_pair_schema
 
 log = logging.getLogger(__name__)
@@ -325,6 +332,10 @@ def run(config: ScoreConfig, beam_args: Sequence[str] = (), *, runner: Any = Non
     beam_options = make_pipeline_options(beam_args, workers=config.workers)
     beam_runner = runner or default_runner(beam_options)
     rounds = round_count(n_read, config.round_rows, runs_in_process(beam_runner, beam_options))
+    largest = max((n for sizes in row_groups.values() for n in sizes), default=0)
+    if rounds > 1 and largest > max(config.round_rows, ROW_GROUP_ROWS):
+        msg = "an input row group holds %d rows: every round that reads part of it decodes its dictionary pages whole"
+        log.warning(msg + ", so memory grows with it (clcm writes groups of %d rows)", largest, ROW_GROUP_ROWS)
     score = ScoreBatches(spec, layout.model_path(out, COMBINER_FILE))
 
     def score_pipeline(elements: list[str] | list[tuple[str, int, int, int]], out_dir: str, final: bool) -> None:

@@ -19,6 +19,7 @@ from test_translate_pipeline import _config, _row
 from clcm.errors import InputError
 from clcm.pipelines import rounds, sinks
 from clcm.pipelines import runs as runs_module
+from clcm.pipelines import score as score_pipeline
 from clcm.pipelines.runs import merge_shard, write_run
 from clcm.pipelines.score import ScoreConfig
 from clcm.pipelines.score import run as run_score
@@ -143,12 +144,17 @@ def test_row_range_rounds_cover_every_row_once_in_order():
     assert rounds.round_count(15_000, 0, True) == 1 and rounds.round_count(4000, 5000, True) == 1
 
 
-def test_score_in_rounds_writes_the_bytes_of_one_round(tmp_path):
+def test_score_in_rounds_writes_the_bytes_of_one_round(tmp_path, monkeypatch, caplog):
     d = tmp_path / "pairs"
     write_sharded(pair_rows(160, with_bt=True), d, "pairs", PAIR_SCHEMA, 70)  # shards of 70, 70 and 20 rows
+    monkeypatch.setattr(score_pipeline, "ROW_GROUP_ROWS", 50)  # a 70-row group counts as large here
+    warned = {}
     for name, round_rows in (("one", 0), ("many", 45)):  # rounds of 40 rows: cutting row groups
+        caplog.clear()
         run_score(ScoreConfig(str(d), str(tmp_path / name), combiner_pairs=150, batch_size=30, num_shards=2,
                               round_rows=round_rows), runner=FnApiRunner())  # fmt: skip
+        warned[name] = "an input row group holds 70 rows" in caplog.text
+    assert warned == {"one": False, "many": True}  # rounds reading parts of a large group say that memory grows
     assert _files(tmp_path / "many") == _files(tmp_path / "one")
     assert read_manifest(tmp_path / "many").shards == read_manifest(tmp_path / "one").shards
     assert read_manifest(tmp_path / "many").counts["scored"] == 160
