@@ -60,9 +60,10 @@ def default_runner(options: PipelineOptions) -> object | None:
 
     Beam's DirectRunner first tries to download and start the Prism runner (which fails offline, and when it works
     ignores ``direct_num_workers``), then falls back to the FnApiRunner. clcm goes to the FnApiRunner directly; it
-    honours ``direct_running_mode``/``direct_num_workers``. Any other runner is left to Beam (returns None).
+    honours ``direct_running_mode``/``direct_num_workers``. ``--runner FnApiRunner`` names that engine itself (so it
+    runs in rounds too, see :mod:`clcm.pipelines.rounds`). Any other runner is left to Beam (returns None).
     """
-    if runner_name(options) not in ("DirectRunner", "direct"):
+    if runner_name(options) not in ("DirectRunner", "direct", "FnApiRunner"):
         return None
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 

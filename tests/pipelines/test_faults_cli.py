@@ -134,6 +134,24 @@ def test_disk_full_inside_the_pipeline_is_exit_4_with_one_line(tmp_path: Path, m
     assert len(lines) == 1 and re.fullmatch(f"error: No space left on device: {shard}", lines[0])
 
 
+def test_a_full_scratch_disk_in_rounds_is_exit_4(tmp_path: Path, model: Path, capsys,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    import clcm.pipelines.sinks as sinks
+
+    def full(path: str, rows: object, schema: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+
+    monkeypatch.setattr(sinks, "write_run", full)  # a round's sorted run, written to the local scratch directory
+    args = _translate(tmp_path, model, "--no-cache", "--round-rows", "2")  # 6 captions: 3 rounds
+    capsys.readouterr()
+    assert run_app(app, args) == EXIT_OUTPUT
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    lines = [ln for ln in err.splitlines() if ln.startswith("error")]
+    assert len(lines) == 1 and re.fullmatch(r"error: No space left on device: .*clcm-rounds-[^/]+/.+", lines[0]), err
+    assert not list((tmp_path / "pairs").rglob("*.parquet"))  # no partial output
+
+
 def test_a_really_full_disk_is_exit_4(tmp_path: Path, capsys) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to mount a tiny tmpfs")
