@@ -220,20 +220,28 @@ def scorer_record(name: str) -> dict[str, Any]:
 
 
 class BottomK:
-    """A seeded uniform sample of at most ``k`` items from a stream: the ``k`` smallest random keys are kept."""
+    """A seeded uniform sample of at most ``k`` items from a stream: the ``k`` items of smallest key, a key being a
+    hash of the seed, the sample's name and the item's id. The sample (its items and their order, by key) depends on
+    which ids the stream holds, not on their order or on how the stream is cut into batches (shards, row groups):
+    re-sharded or re-ordered inputs fit the same models, and rows added to a corpus only displace the sampled rows
+    whose keys they beat."""
 
-    def __init__(self, k: int, rng: np.random.Generator) -> None:
-        self.k, self._rng = k, rng
-        self._keys = np.zeros(0)
+    def __init__(self, k: int, seed: int, name: str) -> None:
+        self.k, self._salt = k, f"{seed}:{name}:".encode()
+        self._keys = np.zeros(0, dtype=np.uint64)
         self._items: list[Any] = []
 
-    def extend(self, items: Sequence[Any]) -> None:
+    def key(self, item_id: str) -> int:
+        return int.from_bytes(hashlib.blake2b(self._salt + item_id.encode(), digest_size=8).digest(), "little")
+
+    def extend(self, items: Sequence[Any], ids: Sequence[str]) -> None:
         if self.k <= 0 or not items:
             return
-        keys = np.concatenate([self._keys, self._rng.random(len(items))])
+        keys = np.concatenate([self._keys, np.fromiter(map(self.key, ids), dtype=np.uint64, count=len(ids))])
         pool = self._items + list(items)
-        keep = np.sort(np.argpartition(keys, self.k - 1)[: self.k]) if len(keys) > self.k else np.arange(len(keys))
-        self._keys, self._items = keys[keep], [pool[int(i)] for i in keep]
+        kept = np.argpartition(keys, self.k - 1)[: self.k] if len(keys) > self.k else np.arange(len(keys))
+        order = kept[np.argsort(keys[kept], kind="stable")]
+        self._keys, self._items = keys[order], [pool[int(i)] for i in order]
 
     @property
     def items(self) -> list[Any]:
@@ -247,19 +255,19 @@ def _scan_corpus(
 
     Memory is bounded by the two sample sizes (and one shard), not the corpus: record batches are read one at a time.
     """
-    rng = np.random.default_rng(config.seed)
-    lexical, combiner = BottomK(config.lexical_fit_pairs, rng), BottomK(config.combiner_pairs, rng)
+    lexical = BottomK(config.lexical_fit_pairs, config.seed, "fit")
+    combiner = BottomK(config.combiner_pairs, config.seed, "combiner")
     available = {c: 0 for c in PREFLIGHT_COLUMNS}
     rows = 0
     for pf in shards:
-        for rb in pf.iter_batches(batch_size=8192, columns=list(PREFLIGHT_COLUMNS)):  # bounded: one batch alive
+        for rb in pf.iter_batches(batch_size=8192, columns=[*PREFLIGHT_COLUMNS, "pair_id"]):  # one batch alive
             for c in PREFLIGHT_COLUMNS:
                 available[c] += rb.num_rows - rb.column(c).null_count
             rows += rb.num_rows
             d = rb.to_pydict()
             batch = [Pair(*v) for v in zip(*(d[c] for c in PREFLIGHT_COLUMNS[:5]), strict=True)]
-            lexical.extend(list(zip(d["src_text"], d["tgt_text"], strict=True)))  # the fit needs no bt/langs
-            combiner.extend(batch)
+            lexical.extend(list(zip(d["src_text"], d["tgt_text"], strict=True)), d["pair_id"])  # no bt/langs needed
+            combiner.extend(batch, d["pair_id"])
     return lexical.items, combiner.items, available, rows
 
 

@@ -103,17 +103,34 @@ def test_score_is_deterministic(pairs_dir, scored_dir, tmp_path):
     assert a.equals(b)
 
 
-def test_bottom_k_is_a_seeded_uniform_sample_of_the_stream():
-    def sample(seed: int, k: int) -> list[int]:
-        b = BottomK(k, np.random.default_rng(seed))
-        for start in range(0, 1000, 64):  # a stream of batches
-            b.extend(list(range(start, min(start + 64, 1000))))
+def test_scores_do_not_depend_on_the_order_or_sharding_of_the_input(scored_dir, tmp_path):
+    rows = pair_rows(160, with_bt=True)
+    shuffled = [rows[int(i)] for i in np.random.default_rng(7).permutation(len(rows))]
+    write_sharded(shuffled, tmp_path / "pairs", "pairs", PAIR_SCHEMA, 45)  # other order, 4 shards instead of 3
+    run_score(ScoreConfig(str(tmp_path / "pairs"), str(tmp_path / "out"), combiner_pairs=150, batch_size=50,
+                          num_shards=2), runner=FnApiRunner())  # fmt: skip
+    a = read_table(scored_dir, prefix="scored").sort_by("pair_id")
+    b = read_table(tmp_path / "out", prefix="scored").sort_by("pair_id")
+    assert a.equals(b)  # the same fit and combiner samples, so the same models and scores
+
+
+def test_bottom_k_is_a_seeded_uniform_sample_of_the_ids_whatever_their_order_and_batches():
+    def sample(seed: int, k: int, ids: list[int], batch: int = 64, name: str = "fit") -> list[int]:
+        b = BottomK(k, seed, name)
+        for start in range(0, len(ids), batch):  # a stream of batches
+            part = ids[start : start + batch]
+            b.extend(part, [f"pair-{i}" for i in part])
         return b.items
 
-    a = sample(0, 100)
-    assert len(a) == len(set(a)) == 100 and a == sample(0, 100) and a != sample(1, 100)
+    ids = list(range(1000))
+    a = sample(0, 100, ids)
+    assert len(a) == len(set(a)) == 100 and a != sample(1, 100, ids) and a != sample(0, 100, ids, name="combiner")
     assert 300 < np.mean(a) < 700 and max(a) > 900  # drawn from the whole stream, not its first batches
-    assert sample(0, 5000) == list(range(1000))  # k above the stream size keeps everything, in order
+    shuffled = list(np.random.default_rng(3).permutation(ids))
+    assert sample(0, 100, shuffled, batch=17) == a == sample(0, 100, ids, batch=1000)  # order and cuts don't matter
+    assert sorted(sample(0, 5000, ids)) == ids  # k above the stream size keeps everything
+    grown = sample(0, 100, ids + list(range(1000, 1100)))  # 10% more rows displace about 10% of the sample
+    assert 80 <= len(set(grown) & set(a)) < 100
 
 
 def test_score_streams_with_a_bounded_lexical_sample(pairs_dir, tmp_path):
