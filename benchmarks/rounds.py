@@ -17,20 +17,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from translate import build_model  # noqa: E402
-from workers import MODEL, best_and_ratio, caption_dir, emit, translate_run  # noqa: E402
+from workers import MODEL, best_and_ratio, emit, setup, translate_run  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--captions", type=int, default=6000)
     ap.add_argument("--round-rows", type=int, default=2000)
-    ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--model-dir", type=Path, default=Path("/tmp/clcm-bench-translate"))
-    ap.add_argument("--out", type=Path, default=None)
-    args = ap.parse_args()
-    _, ct2 = build_model(args.model_dir)
-    captions = caption_dir(args.model_dir, args.captions)
+    args, ct2, captions = setup(ap, captions=6000)
     result: dict = {"benchmark": "rounds", "captions": args.captions, "round_rows": args.round_rows, "model": MODEL,
                     "load_before": os.getloadavg(), "runs": []}  # fmt: skip
     for rep in range(args.repeats):

@@ -66,15 +66,20 @@ def caption_dir(model_dir: Path, n: int) -> Path:
     return captions
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--captions", type=int, default=1000)
+def setup(ap: argparse.ArgumentParser, captions: int) -> tuple[argparse.Namespace, Path, Path]:
+    """The shared flags (``--captions`` with this default, ``--repeats``, ``--model-dir``, ``--out``) parsed, the
+    OPUS-MT-sized model built and the caption directory written: (args, ct2 model, captions)."""
+    ap.add_argument("--captions", type=int, default=captions)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--model-dir", type=Path, default=Path("/tmp/clcm-bench-translate"))
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     _, ct2 = build_model(args.model_dir)
-    captions = caption_dir(args.model_dir, args.captions)
+    return args, ct2, caption_dir(args.model_dir, args.captions)
+
+
+def main() -> None:
+    args, ct2, captions = setup(argparse.ArgumentParser(), captions=1000)
     result: dict = {"benchmark": "workers", "captions": args.captions, "model": MODEL,
                     "load_before": os.getloadavg()}  # fmt: skip
     result["runs"] = []
