@@ -30,7 +30,7 @@ from clcm.filtering.fluency_model import (
 from clcm.filtering.lexical_crossfit import fold_of
 from clcm.filtering.lexical_model import DEFAULT_FOLDS, words
 from clcm.filtering.model_files import load_model, save_model
-from clcm.filtering.ngram import count_dtype, encode
+from clcm.filtering.ngram import encode, whole_counts
 
 
 class CrossFitFluency:
@@ -65,8 +65,7 @@ class CrossFitFluency:
             windows, seq = ngram_windows(seqs[v], order)
             keys, inverse = np.unique(encode(windows, len(vocabs[v])), return_inverse=True)
             held = np.bincount(fold[seq] * len(keys) + inverse, minlength=folds * len(keys)).reshape(folds, -1)
-            counts = held.sum(axis=0) - held
-            tables |= {f"{name}_keys": keys, f"{name}_counts": counts.astype(count_dtype(counts.ravel()))}
+            tables |= {f"{name}_keys": keys, f"{name}_counts": whole_counts(held.sum(axis=0) - held)}
         model = cls(vocabs, tables)
         model.fit_seconds = time.perf_counter() - start
         return model
@@ -115,8 +114,7 @@ class CrossFitFluency:
         tables, strings = load_model(path)
         for name in ("word", "suffix"):  # older files: the total and each fold's own counts
             if f"{name}_held" in tables and f"{name}_total" in tables:
-                counts = tables.pop(f"{name}_total") - tables.pop(f"{name}_held")
-                tables[f"{name}_counts"] = counts.astype(count_dtype(counts.ravel()))
+                tables[f"{name}_counts"] = whole_counts(tables.pop(f"{name}_total") - tables.pop(f"{name}_held"))
         missing = sorted({"word_keys", "word_counts", "suffix_keys", "suffix_counts"} - set(tables))
         if missing or {"word_vocab", "suffix_vocab"} - set(strings):
             raise ModelError(f"{path}: not a fluency model file (no {', '.join(missing) or 'vocabularies'})")

@@ -41,22 +41,17 @@ def _levels(keys: np.ndarray, counts: np.ndarray, order: int, radix: int) -> lis
         for levels, v in zip(out, values, strict=True):
             totals = np.bincount(inverse, weights=v, minlength=len(ctx))
             types = np.bincount(inverse, weights=v > 0, minlength=len(ctx))
-            levels.insert(0, (grams, _whole(v), ctx, _whole(totals), _whole(types)))
+            levels.insert(0, (grams, whole_counts(v), ctx, whole_counts(totals), whole_counts(types)))
     return out
 
 
-def _whole(values: np.ndarray) -> np.ndarray:
+def whole_counts(values: np.ndarray) -> np.ndarray:
     """Whole-number counts in the narrowest of uint16 / int32 / float64 that holds them (exact: arithmetic on them
     is float64). Integer counts of at most 4 bytes are kept, not copied (views of a fold count matrix stay views)."""
     if values.dtype.kind in "ui" and values.dtype.itemsize <= 4:
         return values
-    return values.astype(count_dtype(values))
-
-
-def count_dtype(values: np.ndarray) -> np.dtype:
-    """The dtype :func:`_whole` stores these whole-number counts in."""
-    top = values.max() if len(values) else 0
-    return np.dtype(np.uint16 if top < 2**16 else np.int32 if top < 2**31 else np.float64)
+    top = values.max() if values.size else 0
+    return values.astype(np.uint16 if top < 2**16 else np.int32 if top < 2**31 else np.float64)
 
 
 def lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -145,14 +140,7 @@ class BigramTable:
 
     def _p_of(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """p(b|a) per query (0 where the bigram is absent)."""
-        out = np.zeros(len(a))
-        if not len(self.keys) or not len(a):
-            return out
-        query = a * self.radix + b
-        pos = np.minimum(np.searchsorted(self.keys, query), len(self.keys) - 1)
-        found = self.keys[pos] == query
-        out[found] = self._p_at(pos[found], a[found])
-        return out
+        return lookup(self.keys, self.counts, a * self.radix + b) / self.totals[a]
 
     def between(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """sum_x p(x|a) p(b|x) per query: how likely exactly one word stands between a and b.
@@ -170,11 +158,10 @@ class BigramTable:
         # chunks of queries whose walks together expand to about CHUNK entries (a frequent word's list is long)
         walked = np.cumsum(np.minimum(out_deg, in_deg))
         cuts = np.unique(np.searchsorted(walked, np.arange(CHUNK, walked[-1] if len(walked) else 0, CHUNK)))
+        columns = (a, b, via_out, out_start, out_deg, in_start, in_deg)
         out = np.zeros(len(pairs))
         for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(pairs)], strict=True):
-            part = slice(lo, hi)
-            out[part] = self._between(a[part], b[part], via_out[part], out_start[part], out_deg[part],
-                                      in_start[part], in_deg[part])  # fmt: skip
+            out[lo:hi] = self._between(*(c[lo:hi] for c in columns))
         return out[inverse.reshape(-1)]
 
     def _between(
