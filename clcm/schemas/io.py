@@ -18,7 +18,7 @@ from clcm.schemas.layout import KINDS, input_files, shard_name
 from clcm.schemas.paths import inside
 from clcm.schemas.tables import SCHEMA_VERSION
 
-ROW_GROUP_ROWS = 4096  # rows per Parquet row group of every file clcm writes (readers decode a group's dictionary)
+ROW_GROUP_ROWS = 4096  # rows per Parquet row group of every stage output (readers decode a group's dictionary whole)
 
 
 class SchemaError(ValueError):
